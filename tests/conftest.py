@@ -1,0 +1,62 @@
+"""Shared fixtures: a CLI runner with separate stdout/stderr, image folders with bad files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("TOKKIT_NO_PROGRESS", "1")
+os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+
+
+@pytest.fixture
+def cli():
+    """Run the tokkit app in-process; returns typer's Result (exit_code, stdout, stderr)."""
+    from typer.testing import CliRunner
+
+    from tokkit_cli.app import app
+
+    runner = CliRunner()
+
+    def run(*args: str, env: dict | None = None):
+        return runner.invoke(app, [str(a) for a in args], env=env)
+
+    return run
+
+
+def write_rgb(path: Path, h: int, w: int, seed: int = 0, fmt: str | None = None) -> np.ndarray:
+    arr = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, format=fmt)
+    return arr
+
+
+@pytest.fixture
+def messy_folder(tmp_path: Path) -> Path:
+    """A folder with good images of several modes and every kind of bad file."""
+    root = tmp_path / "imgs"
+    write_rgb(root / "a.png", 40, 50, 1)
+    write_rgb(root / "sub" / "b.jpg", 64, 48, 2)
+    write_rgb(root / "sub" / "deeper" / "c.webp", 30, 30, 3)
+    write_rgb(root / "d.bmp", 33, 35, 4)
+    write_rgb(root / "e.tif", 20, 24, 5)
+    Image.fromarray(np.full((32, 32), 200, np.uint8), "L").save(root / "gray.png")
+    Image.new("CMYK", (28, 30), (0, 255, 255, 0)).save(root / "cmyk.jpg")
+    Image.fromarray(np.full((16, 18), 65535, np.uint16)).save(root / "deep16.png")
+    Image.new("RGBA", (20, 20), (255, 0, 0, 128)).save(root / "alpha.png")
+    Image.new("P", (22, 22), 3).save(root / "palette.png")
+    # the bad ones
+    (root / "empty.png").write_bytes(b"")
+    (root / "text.png").write_text("this is not an image\n")
+    good = root / "sub" / "b.jpg"
+    (root / "truncated.jpg").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    (root / "notes.txt").write_text("ignored: not an image extension")
+    return root
+
+
+GOOD_IN_MESSY = 10
+BAD_IN_MESSY = ("empty.png", "text.png", "truncated.jpg")

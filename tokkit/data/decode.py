@@ -1,0 +1,73 @@
+"""Decode one image file to RGB uint8, whatever its mode.
+
+Grayscale, palette, CMYK, 16-bit and alpha images are converted, never rejected; truncated,
+empty or non-image files raise ``UnreadableImage``. EXIF orientation is applied.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+# Decompression-bomb guard stays on, but at a limit that admits real large photographs.
+Image.MAX_IMAGE_PIXELS = 40_000 * 40_000
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is unreadable, not silently grey
+
+
+class UnreadableImage(Exception):
+    pass
+
+
+def _to_rgb(img: Image.Image) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        # 16/32-bit single channel: scale by the type's range (PIL's convert would clip at 255).
+        arr = np.asarray(img).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(arr.max()), 1.0)
+        if mode == "F" and arr.max() <= 1.0:
+            top = 1.0
+        gray = np.clip(np.rint(arr / top * 255.0), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+    if mode == "RGB":
+        return np.asarray(img)
+    if mode in ("RGB;16", "BGR;16") or img.mode.startswith("RGB") and len(img.getbands()) == 3:
+        return np.asarray(img.convert("RGB"))
+    return np.asarray(img.convert("RGB"))  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB. Raises ``UnreadableImage`` with a short reason."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise UnreadableImage("empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns on odd EXIF/ICC chunks; the pixels are what count
+            with Image.open(path) as img:
+                img.load()  # full decode: catches truncated data
+                img = ImageOps.exif_transpose(img) or img
+                arr = _to_rgb(img)
+    except UnreadableImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(str(e) or e.__class__.__name__) from e
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise UnreadableImage(f"unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) from the header, after EXIF rotation."""
+    with Image.open(path) as img:
+        w, h = img.size
+        orientation = img.getexif().get(0x0112, 1)
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)

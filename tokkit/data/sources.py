@@ -1,0 +1,220 @@
+"""Image sources behind ``--data``: a folder, an HDF5 image store, or a builtin set.
+
+A source is a fixed, ordered list of readable images: ``len(source)`` images, ``source.read(i)``
+gives (H, W, 3) uint8 RGB. Files that cannot be decoded are found when the source is opened,
+skipped, counted and named in ``source.unreadable``; a source with no readable image is an error.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tokkit.data.decode import IMAGE_EXTENSIONS, UnreadableImage, read_image
+from tokkit.errors import DataError
+from tokkit.progress import task
+from tokkit.registry import Registry
+
+
+@dataclass
+class Unreadable:
+    path: str
+    reason: str
+
+
+class ImageSource(ABC):
+    """An ordered set of readable images."""
+
+    kind: str = ""
+
+    def __init__(self, spec: str):
+        self.spec = spec
+        self.unreadable: list[Unreadable] = []
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def read(self, i: int) -> np.ndarray:
+        """(H, W, 3) uint8 RGB."""
+
+    def name(self, i: int) -> str:
+        return f"{self.spec}#{i}"
+
+    def sizes(self) -> list[tuple[int, int]]:
+        """(H, W) of every image."""
+        return [tuple(self.read(i).shape[:2]) for i in range(len(self))]  # type: ignore[misc]
+
+    def identity(self) -> dict[str, Any]:
+        """What names this data for caches and provenance."""
+        return {"spec": self.spec, "kind": self.kind, "num_images": len(self)}
+
+
+class FolderSource(ImageSource):
+    """Every image file under a folder, recursively, in sorted path order."""
+
+    kind = "folder"
+
+    def __init__(self, root: str | Path, spec: str | None = None, workers: int | None = None):
+        super().__init__(spec or str(root))
+        self.root = Path(root)
+        candidates = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        if not candidates:
+            raise DataError(
+                f"no image files under '{self.root}'", hint=f"expected extensions {', '.join(IMAGE_EXTENSIONS)}"
+            )
+        self._paths: list[Path] = []
+        self._sizes: list[tuple[int, int]] = []
+        workers = workers or min(8, (os.cpu_count() or 1) * 2)
+
+        def probe(p: Path) -> tuple[Path, tuple[int, int] | None, str | None]:
+            try:
+                h, w = read_image(p).shape[:2]
+                return p, (h, w), None
+            except UnreadableImage as e:
+                return p, None, str(e)
+
+        # A full decode of every file up front (threads: PIL decodes without the GIL) so that the
+        # image count and order are fixed before any pass over the data.
+        with task(f"Scanning {self.root}", total=len(candidates)) as t, ThreadPoolExecutor(workers) as pool:
+            for p, size, reason in pool.map(probe, candidates):
+                if size is None:
+                    self.unreadable.append(Unreadable(str(p), reason or "unreadable"))
+                else:
+                    self._paths.append(p)
+                    self._sizes.append(size)
+                t.advance(1)
+        if not self._paths:
+            raise DataError(f"none of the {len(candidates)} image files under '{self.root}' could be read")
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def read(self, i: int) -> np.ndarray:
+        try:
+            return read_image(self._paths[i])
+        except UnreadableImage as e:  # changed on disk since the scan
+            raise DataError(f"'{self._paths[i]}' became unreadable: {e}") from e
+
+    def name(self, i: int) -> str:
+        return str(self._paths[i])
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return list(self._sizes)
+
+
+class H5ImageSource(ImageSource):
+    """An image store written by ``tokkit data pack``: ``images`` (N, S, S, 3) uint8."""
+
+    kind = "hdf5"
+
+    def __init__(self, path: str | Path, spec: str | None = None):
+        from tokkit.io.h5store import open_store, store_attrs
+
+        super().__init__(spec or str(path))
+        self.path = Path(path)
+        with open_store(self.path, "image") as f:
+            self.attrs = store_attrs(f)
+            self._n = int(f["images"].shape[0])
+            self._shape = tuple(f["images"].shape[1:3])
+        self._file = None  # opened lazily per process (h5py handles do not survive fork)
+        self._pid = None
+
+    def _dataset(self):
+        import h5py
+
+        if self._file is None or self._pid != os.getpid():
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        return self._file["images"]
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, i: int) -> np.ndarray:
+        return np.asarray(self._dataset()[i])
+
+    def read_many(self, start: int, stop: int) -> np.ndarray:
+        return np.asarray(self._dataset()[start:stop])
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return [self._shape] * self._n  # type: ignore[list-item]
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "source_spec": self.attrs.get("source_spec")}
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_file"] = None
+        return state
+
+
+class GeneratedSource(ImageSource):
+    """Images made by a deterministic function of their index (builtin sets)."""
+
+    kind = "builtin"
+
+    def __init__(self, spec: str, n: int, make: Callable[[int], np.ndarray], size: int):
+        super().__init__(spec)
+        self._n = n
+        self._make = make
+        self.size = size
+
+    def __len__(self) -> int:
+        return self._n
+
+    def read(self, i: int) -> np.ndarray:
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return self._make(i)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return [(self.size, self.size)] * self._n
+
+
+def parse_options(text: str | None) -> dict[str, str]:
+    """``n=64,size=128`` -> {"n": "64", "size": "128"}."""
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise DataError(f"bad data option '{part}': expected key=value")
+        k, v = part.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+DATASETS: Registry[Callable[..., ImageSource]] = Registry("dataset")
+
+
+def open_source(spec: str) -> ImageSource:
+    """Resolve ``--data``: an existing folder or ``.h5`` file, or ``builtin:NAME[:key=value,...]``."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return FolderSource(path, spec=spec)
+    if path.is_file():
+        if path.suffix.lower() in (".h5", ".hdf5"):
+            return H5ImageSource(path, spec=spec)
+        raise DataError(
+            f"'{spec}' is a file but not an HDF5 image store (.h5)", hint="give a folder, a .h5 store or builtin:photos"
+        )
+    if spec.startswith("builtin:"):
+        import tokkit.data.builtin  # noqa: F401  (registers the builtin sets)
+
+        parts = spec.split(":", 2)
+        name = ":".join(parts[:2])
+        options = parse_options(parts[2] if len(parts) == 3 else None)
+        factory = DATASETS.get(name)  # unknown names raise with a did-you-mean suggestion
+        try:
+            return factory(spec=spec, **options)
+        except TypeError as e:
+            raise DataError(f"bad option in '{spec}': {e}", hint="options are n, size and seed") from e
+    raise DataError(f"no such data '{spec}'", hint="give an image folder, an HDF5 image store or builtin:photos")

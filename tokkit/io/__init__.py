@@ -1,0 +1,1 @@
+"""Files: checkpoint directories, HDF5 stores, provenance."""

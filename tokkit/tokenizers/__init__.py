@@ -1,0 +1,15 @@
+"""Tokenizer families. Importing this package registers all of them."""
+
+from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
+from tokkit.tokenizers._registry import TOKENIZERS, create_tokenizer, list_tokenizers, register_tokenizer
+
+__all__ = [
+    "QuantizeOutput",
+    "TOKENIZERS",
+    "TokenBatch",
+    "Tokenizer",
+    "TrainOutput",
+    "create_tokenizer",
+    "list_tokenizers",
+    "register_tokenizer",
+]

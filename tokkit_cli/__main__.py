@@ -1,0 +1,3 @@
+from tokkit_cli.app import main
+
+main()

@@ -1,0 +1,87 @@
+"""Terminal output: results on stdout (rich or one JSON object), progress and logs on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True)
+
+
+def _jsonable(x: Any) -> Any:
+    """NaN/inf become null so that the output is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:
+        return _jsonable(x.item())
+    if hasattr(x, "tolist"):
+        return _jsonable(x.tolist())
+    return x
+
+
+def print_json(obj: dict[str, Any]) -> None:
+    """Exactly one JSON object on stdout, nothing else there."""
+    sys.stdout.write(json.dumps(_jsonable(obj)) + "\n")
+    sys.stdout.flush()
+
+
+class RichReporter:
+    """tokkit.progress reporter: rich bars on stderr."""
+
+    def __init__(self, console: Console = stderr, disable: bool = False):
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            disable=disable,
+        )
+        self._active = 0
+
+    def start(self, description: str, total: int | None):
+        if self._active == 0:
+            self.progress.start()
+        self._active += 1
+        task_id = self.progress.add_task(description, total=total)
+        return _RichTask(self.progress, task_id)
+
+    def stop(self, task) -> None:
+        self._active -= 1
+        if self._active == 0:
+            self.progress.stop()
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task_id):
+        self.progress = progress
+        self.task_id = task_id
+
+    def advance(self, n: int = 1) -> None:
+        self.progress.advance(self.task_id, n)
+
+    def update(self, description: str) -> None:
+        self.progress.update(self.task_id, description=description)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logger = logging.getLogger("tokkit")
+    logger.handlers.clear()
+    handler = RichHandler(console=stderr, show_path=False, show_time=False, markup=False)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False

@@ -1,0 +1,29 @@
+"""Options every command shares, and the session they set up."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout, nothing else.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda (auto picks CUDA when present).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
+
+
+@contextlib.contextmanager
+def session(seed: int = 0, verbose: bool = False, quiet_progress: bool = False) -> Iterator[None]:
+    """Seed, log to stderr, draw progress bars on stderr for the duration of one command."""
+    from tokkit.device import seed_everything
+    from tokkit.progress import use_reporter
+    from tokkit_cli.console import RichReporter, setup_logging
+
+    setup_logging(verbose)
+    seed_everything(seed)
+    disable = quiet_progress or os.environ.get("TOKKIT_NO_PROGRESS") == "1"
+    with use_reporter(RichReporter(disable=disable)):
+        yield
