@@ -1,0 +1,115 @@
+"""KL autoencoder (LDM / MAR style): continuous latents from a diagonal Gaussian posterior.
+
+``encode`` returns the posterior mean as the latents (deterministic tokens); training samples the
+posterior (``sample_posterior``) and adds ``kl_weight * KL / (3*H*W)`` per image, i.e. LDM's KL
+weight relative to a reconstruction loss summed over pixels, expressed against tokkit's per-pixel
+mean losses.
+
+Registered variants:
+- ``vae``: MAR/Fluid KL-16: 16 latent channels, stride 16, ch 128, kl_weight 1e-6.
+- ``vae-tiny``: a small f8 model with 4 latent channels for CPU training at 64 px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from tokkit.errors import UsageError
+from tokkit.layers.conv import Decoder, Encoder
+from tokkit.losses.recon import kl_loss
+from tokkit.tokenizers._base import TokenBatch, Tokenizer, TrainOutput
+from tokkit.tokenizers._registry import register_tokenizer
+from tokkit.tokenizers.vqgan import ConvConfig, check_images
+
+
+@dataclass
+class VAEConfig(ConvConfig):
+    latent_channels: int = 16
+    kl_weight: float = 1e-6
+    sample_posterior: bool = True
+    logvar_clamp: tuple[float, float] = (-30.0, 20.0)
+
+
+class VAE(Tokenizer):
+    architecture = "vae"
+    kind = "continuous"
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        c = config
+        kw = c.conv_kwargs()
+        # the encoder emits mean and log-variance: 2 * latent_channels (LDM's double_z)
+        self.encoder = Encoder(**{**kw, "z_channels": 2 * c.z_channels})
+        self.quant_conv = nn.Conv2d(2 * c.z_channels, 2 * c.latent_channels, 1)
+        self.post_quant_conv = nn.Conv2d(c.latent_channels, c.z_channels, 1)
+        self.decoder = Decoder(**kw)
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.factor
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        return self.decoder.last_layer
+
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, logvar), each (B, latent_channels, h, w)."""
+        check_images(images, self.downsample_factor)
+        moments = self.quant_conv(self.encoder(images))
+        mean, logvar = moments.chunk(2, dim=1)
+        return mean, logvar.clamp(*self.config.logvar_clamp)
+
+    def encode(self, images: torch.Tensor) -> TokenBatch:
+        mean, _ = self.posterior(images)
+        return TokenBatch("continuous", latents=mean, features=mean)
+
+    def decode(self, tokens: TokenBatch) -> torch.Tensor:
+        z = tokens.latents if tokens.latents is not None else tokens.quantized
+        if z is None:
+            raise UsageError("vae decode needs latents in the TokenBatch")
+        if z.shape[1] != self.config.latent_channels:
+            raise UsageError(f"latents have {z.shape[1]} channels, this VAE expects {self.config.latent_channels}")
+        return self.decoder(self.post_quant_conv(z))
+
+    def forward(self, images: torch.Tensor) -> TrainOutput:
+        mean, logvar = self.posterior(images)
+        z = mean + torch.randn_like(mean) * (0.5 * logvar).exp() if self.config.sample_posterior else mean
+        recon = self.decoder(self.post_quant_conv(z))
+        kl = kl_loss(mean, logvar).mean()
+        pixels = images.shape[1] * images.shape[2] * images.shape[3]
+        stats = {"kl": float(kl.detach()), "latent_std": float(mean.detach().std())}
+        return TrainOutput(
+            recon, {"kl": self.config.kl_weight * kl / pixels}, stats, TokenBatch("continuous", latents=mean)
+        )
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "vae": dict(latent_channels=16, z_channels=16, ch=128, ch_mult=(1, 1, 2, 2, 4), attn_levels=(), kl_weight=1e-6),
+    "vae-tiny": dict(
+        latent_channels=4,
+        z_channels=4,
+        ch=16,
+        ch_mult=(1, 2, 4, 8),
+        num_res_blocks=1,
+        attn_levels=(),
+        mid_attn=False,
+        kl_weight=1e-6,
+    ),
+}
+
+
+def _factory(preset: dict[str, Any]):
+    def make(**overrides: Any) -> VAE:
+        return VAE(VAEConfig(**{**preset, **overrides}))
+
+    return make
+
+
+for _name, _preset in VARIANTS.items():
+    register_tokenizer(
+        _name, _factory(_preset), help=__doc__.split(f"``{_name}``: ", 1)[1].split("\n")[0].replace("``", "")
+    )

@@ -1,0 +1,187 @@
+"""VQGAN: conv encoder -> vector quantizer -> conv decoder (taming / LlamaGen family).
+
+Registered variants (``create_tokenizer(name, **overrides)``):
+- ``vqgan``: taming's ImageNet f16 model, K=1024, 256-d codes.
+- ``vqgan-f16``: LlamaGen VQ-16, K=16384, 8-d L2-normalised codes, beta 0.25, no entropy loss.
+- ``vqgan-tiny``: a small f8 model that trains on a laptop CPU in minutes (64 px).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from tokkit.errors import UsageError
+from tokkit.layers.conv import Decoder, Encoder
+from tokkit.layers.quantizer import VectorQuantizer
+from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
+from tokkit.tokenizers._registry import register_tokenizer
+
+
+def _tuples(cfg: Any) -> None:
+    """JSON turns tuples into lists; keep the dataclass canonical so configs compare equal."""
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, list):
+            setattr(cfg, f.name, tuple(v))
+
+
+@dataclass
+class ConvConfig:
+    ch: int = 128
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2, 4)
+    num_res_blocks: int = 2
+    z_channels: int = 256
+    attn_levels: tuple[int, ...] = (4,)
+    mid_attn: bool = True
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _tuples(self)
+
+    @property
+    def factor(self) -> int:
+        return 2 ** (len(self.ch_mult) - 1)
+
+    def conv_kwargs(self) -> dict[str, Any]:
+        return dict(
+            ch=self.ch,
+            ch_mult=self.ch_mult,
+            num_res_blocks=self.num_res_blocks,
+            z_channels=self.z_channels,
+            attn_levels=self.attn_levels,
+            mid_attn=self.mid_attn,
+            dropout=self.dropout,
+        )
+
+
+@dataclass
+class VQGANConfig(ConvConfig):
+    codebook_size: int = 1024
+    code_dim: int = 256
+    l2_norm: bool = False
+    beta: float = 0.25
+    ema_decay: float = 0.0
+    kmeans_init: bool = False
+    dead_code_threshold: float = 0.0
+    entropy_weight: float = 0.0
+    entropy_temperature: float = 0.01
+    usage_window: int = 65536
+
+
+def check_images(images: torch.Tensor, factor: int) -> None:
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise UsageError(f"expected images (B, 3, H, W), got shape {tuple(images.shape)}")
+    h, w = images.shape[-2:]
+    if h % factor or w % factor:
+        raise UsageError(f"image size {h}x{w} is not divisible by the downsample factor {factor}")
+
+
+class VQGAN(Tokenizer):
+    architecture = "vqgan"
+    kind = "discrete"
+
+    def __init__(self, config: VQGANConfig):
+        super().__init__(config)
+        c = config
+        self.encoder = Encoder(**c.conv_kwargs())
+        self.quantizer = VectorQuantizer(
+            c.codebook_size,
+            c.code_dim,
+            in_dim=c.z_channels,
+            l2_norm=c.l2_norm,
+            beta=c.beta,
+            ema_decay=c.ema_decay,
+            kmeans_init=c.kmeans_init,
+            dead_code_threshold=c.dead_code_threshold,
+            entropy_weight=c.entropy_weight,
+            entropy_temperature=c.entropy_temperature,
+            usage_window=c.usage_window,
+        )
+        self.decoder = Decoder(**c.conv_kwargs())
+
+    # --- interface -------------------------------------------------------------------------------
+    @property
+    def codebook_size(self) -> int:
+        return self.config.codebook_size
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        return self.quantizer.codebook.codes().detach()
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.factor
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        return self.decoder.last_layer
+
+    def quantize(self, features: torch.Tensor) -> QuantizeOutput:
+        """``features``: encoder output (B, z_channels, h, w)."""
+        r = self.quantizer(features)
+        return QuantizeOutput(r.out, r.indices, r.losses, r.stats)
+
+    def encode(self, images: torch.Tensor) -> TokenBatch:
+        check_images(images, self.downsample_factor)
+        r = self.quantizer(self.encoder(images))
+        return TokenBatch("discrete", indices=r.indices, features=r.z, quantized=r.z_q)
+
+    def decode(self, tokens: TokenBatch) -> torch.Tensor:
+        if tokens.indices is not None:
+            x = self.quantizer.embed(tokens.indices)
+        elif tokens.quantized is not None:
+            x = self.quantizer.project_out(tokens.quantized.float())
+        else:
+            raise UsageError("vqgan decode needs indices or quantized vectors in the TokenBatch")
+        return self.decoder(x)
+
+    def forward(self, images: torch.Tensor) -> TrainOutput:
+        check_images(images, self.downsample_factor)
+        r = self.quantizer(self.encoder(images))
+        recon = self.decoder(r.out)
+        return TrainOutput(recon, r.losses, r.stats, TokenBatch("discrete", indices=r.indices))
+
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "vqgan": dict(codebook_size=1024, code_dim=256, z_channels=256, ch=128, ch_mult=(1, 1, 2, 2, 4), attn_levels=(4,)),
+    "vqgan-f16": dict(
+        codebook_size=16384,
+        code_dim=8,
+        l2_norm=True,
+        beta=0.25,
+        entropy_weight=0.0,
+        z_channels=256,
+        ch=128,
+        ch_mult=(1, 1, 2, 2, 4),
+        attn_levels=(4,),
+    ),
+    "vqgan-tiny": dict(
+        codebook_size=256,
+        code_dim=16,
+        l2_norm=True,
+        z_channels=64,
+        ch=16,
+        ch_mult=(1, 2, 4, 8),
+        num_res_blocks=1,
+        attn_levels=(),
+        mid_attn=False,
+        usage_window=8192,
+        dead_code_threshold=0.1,  # restart codes used < 0.1 times per step on average: no early collapse
+    ),
+}
+
+
+def _factory(preset: dict[str, Any]):
+    def make(**overrides: Any) -> VQGAN:
+        return VQGAN(VQGANConfig(**{**preset, **overrides}))
+
+    return make
+
+
+for _name, _preset in VARIANTS.items():
+    register_tokenizer(
+        _name, _factory(_preset), help=__doc__.split(f"``{_name}``: ", 1)[1].split("\n")[0].replace("``", "")
+    )

@@ -1,0 +1,91 @@
+"""``tokkit train ARCH --data D --out RUN``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
+
+
+def train_command(
+    architecture: Annotated[
+        str,
+        typer.Argument(
+            help="A registered trainable tokenizer (vqgan, vqgan-tiny, vqgan-f16, vae, vae-tiny, msvq, msvq-tiny, "
+            "msvq-var) or kmeans-decoder (needs --tokenizer)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run directory (config, metrics, samples, checkpoints).")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="Training images: a folder, an .h5 image store, builtin:photos.")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of settings (over the variant's preset).")
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", min=1, help="Optimizer steps.")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help="Images per step per process.")] = None,
+    image_size: Annotated[int | None, typer.Option("--image-size", min=8, help="Training image side.")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    perceptual_weight: Annotated[
+        float | None, typer.Option("--perceptual-weight", help="LPIPS weight (0 trains without LPIPS weights).")
+    ] = None,
+    tokenizer: Annotated[
+        str | None, typer.Option("--tokenizer", help="kmeans-decoder: the k-means tokenizer checkpoint directory.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="key=value over everything else (repeatable); model.FIELD for the tokenizer."),
+    ] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from checkpoints/last.")] = False,
+    json: JsonOpt = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Train a tokenizer (VQGAN, KL-VAE, VAR multi-scale VQ) or a pixel decoder for k-means tokens.
+
+    Settings: variant preset < --config YAML < flags < --set. Writes RUN/config.json, metrics.jsonl,
+    samples/*.png, checkpoints/last (resumable) and checkpoints/final (load with tokkit.load_tokenizer).
+    Runs under torchrun (one writer, per-rank data shards).
+
+    Example: tokkit train vqgan-tiny --data builtin:photos --out runs/vq --steps 300
+    """
+    from tokkit.train import resolve_config, train
+
+    flags = dict(
+        steps=steps,
+        batch_size=batch_size,
+        image_size=image_size,
+        lr=lr,
+        perceptual_weight=perceptual_weight,
+        data=data,
+        tokenizer=tokenizer,
+        seed=seed,
+    )
+    with session(seed):
+        cfg = resolve_config(architecture, config_file=config, flags=flags, sets=list(set_ or []))
+        result = train(cfg, out, resume=resume, device=device).to_dict()
+    if json:
+        from tokkit_cli.console import print_json
+
+        print_json(result)
+        return
+    if result["final_checkpoint"] is None:
+        return
+    from rich.table import Table
+
+    from tokkit_cli.console import stdout
+
+    def fmt(v: float | None, spec: str = ".2f") -> str:
+        return "-" if v is None else format(v, spec)
+
+    table = Table(title=f"train {architecture}", show_header=False)
+    table.add_row("run", result["run_dir"])
+    table.add_row("steps", str(result["steps"]) + (f" (resumed at {result['resumed_from']})" if resume else ""))
+    table.add_row("PSNR start -> end (dB)", f"{fmt(result['psnr_start'])} -> {fmt(result['psnr_end'])}")
+    table.add_row("codebook usage (eval images)", fmt(result["usage_end"], ".3f"))
+    table.add_row("checkpoint", result["final_checkpoint"])
+    table.add_row("time (s)", f"{result['seconds']:.1f}")
+    stdout.print(table)
