@@ -33,7 +33,7 @@ def usage_from_counts(counts: np.ndarray) -> dict[str, Any]:
     used = int((counts > 0).sum())
     if total:
         p = counts[counts > 0] / total
-        entropy_bits = float(-(p * np.log2(p)).sum())
+        entropy_bits = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: one used code gives 0.0, not -0.0
     else:
         entropy_bits = 0.0
     return {

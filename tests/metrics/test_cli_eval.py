@@ -1,0 +1,108 @@
+"""The eval commands end to end: --json prints exactly one object with the issue's keys; rich tables
+otherwise; bad input is one error line; compare writes its files."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+DATA = "builtin:shapes:n=10,size=16"
+
+
+def _json(result):
+    assert result.exit_code == 0, result.stderr or result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    return json.loads(lines[0])
+
+
+def test_recon_json_and_table(cli, ckpts):
+    r = _json(
+        cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat", "--json")
+    )
+    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"}
+    assert len(r["usage"]["per_scale"]) == 3 and r["protocol"]["num_images"] == 10
+    assert r["lpips"] is None and "alexnet" in r["protocol"]["lpips"]["reason"]
+    out = cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat")
+    assert out.exit_code == 0 and "PSNR" in out.stdout and "scale 1x1" in out.stdout and "rank-deficient" in out.stdout
+
+
+def test_stability_json_and_table(cli, ckpts):
+    r = _json(cli("eval", "stability", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--snr-db", "inf,10", "--json"))
+    assert set(r) == {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features", "perturbations", "protocol"}
+    assert r["snr_db"][0] is None  # inf is not JSON: null, as the protocol text explains
+    assert r["token_change_rate"][0] == 0.0 and set(r["perturbations"]) == {"shift_1px", "flip_back", "jpeg_q75"}
+    out = cli("eval", "stability", "-t", ckpts["test-metrics-ae"], "-d", DATA, "--snr-db", "20")
+    assert out.exit_code == 0 and "latent rel. change" in out.stdout and "jpeg_q75" in out.stdout
+
+
+def test_generation_json_continuous_and_table(cli, ckpts):
+    r = _json(cli("eval", "generation", "-t", ckpts["test-metrics-ae"], "-d", DATA, "--json"))
+    assert set(r) == {"val_nll", "bits_per_token", "top1_accuracy", "gfid", "probe", "protocol"}
+    assert r["val_nll"] is None and "continuous" in r["probe"]["reason"]
+    out = cli("eval", "generation", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--probe-steps", "3")
+    assert out.exit_code == 0 and "bits per token" in out.stdout and "3 steps" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--image-size", "18"], 2, "multiple of 4"),
+        (["--fid-features", "nosuchnet"], 2, "unknown encoder"),
+        (["--fid-features", "inception"], 1, "weights-inception-2015-12-05-6726825d.pth"),
+    ],
+)
+def test_recon_bad_input_is_one_line(cli, ckpts, args, code, message):
+    out = cli("eval", "recon", "-t", ckpts["test-metrics-vq"], "-d", DATA, *args)
+    assert out.exit_code == code and message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) <= 2
+
+
+def test_missing_checkpoint_and_data(cli, tmp_path, ckpts):
+    out = cli("eval", "recon", "-t", tmp_path / "nope", "-d", DATA)
+    assert out.exit_code == 1 and "no checkpoint" in out.stderr
+    out = cli("eval", "stability", "-t", ckpts["test-metrics-vq"], "-d", str(tmp_path / "nodata"))
+    assert out.exit_code == 1 and "no such data" in out.stderr
+
+
+def _kmeans_ckpt(path):
+    """A real k-means tokenizer over 4x4 pixel patches, without a pixel decoder."""
+    import torch
+
+    from tokkit.clustering import kmeans
+    from tokkit.data import iter_batches, open_source
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers import create_tokenizer
+
+    tok = create_tokenizer("kmeans", encoder="pixels", layer=4, image_size=16, codebook_size=8, dim=48)
+    _, x, _ = next(iter_batches(open_source(DATA), 16, 10))
+    feats = tok.features(x)
+    fit = kmeans(feats.permute(0, 2, 3, 1).reshape(-1, 48).numpy(), 8, niter=5, seed=0)
+    tok.set_centroids(torch.from_numpy(fit.centroids))
+    return save_checkpoint(tok, path)
+
+
+def test_compare_writes_table_csv_json_and_plot(cli, ckpts, tmp_path):
+    out_dir = tmp_path / "cmp"
+    km = _kmeans_ckpt(tmp_path / "kmeans")
+    args = [ckpts["test-metrics-vq"], ckpts["test-metrics-msvq"], ckpts["test-metrics-ae"], km]
+    r = cli(
+        "eval", "compare", *args, "-d", DATA, "--out", out_dir, "--fid-features", "test-pixfeat",
+        "--snr-db", "20,5", "--probe-steps", "3", "--samples", "3",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    assert "test-metrics-vq" in r.stdout and "rfid" in r.stdout
+    rows = list(csv.DictReader((out_dir / "compare.csv").open()))
+    assert [row["tokenizer"] for row in rows] == ["test-metrics-vq", "test-metrics-msvq", "test-metrics-ae", "kmeans"]
+    assert rows[2]["bits_per_token"] == "" and float(rows[0]["bits_per_token"]) > 0
+    # k-means without a decoder: usage, stability and the probe, but no reconstruction or samples
+    assert rows[3]["rfid"] == "" and float(rows[3]["utilization"]) > 0 and float(rows[3]["bits_per_token"]) > 0
+    assert rows[3]["gfid"] == "" and float(rows[3]["change@5dB"]) > 0
+    summary = json.loads((out_dir / "compare.json").read_text())
+    assert summary["protocol"]["num_images"] == 10 and summary["protocol"]["probe"]["steps"] == 3
+    assert summary["results"]["test-metrics-msvq"]["generation"]["gfid"] is not None
+    png = (out_dir / "recon_vs_generation.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert sorted(p.name for p in out_dir.iterdir()) == ["compare.csv", "compare.json", "recon_vs_generation.png"]

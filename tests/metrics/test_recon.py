@@ -1,0 +1,157 @@
+"""PSNR/SSIM against scikit-image, LPIPS loading, usage, and the recon evaluation itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from tokkit.errors import UsageError
+from tokkit.metrics import codebook_usage
+from tokkit.metrics.recon import ALEXNET_FILE, LPIPSMetric, UsageAccumulator, create_lpips, evaluate_recon, psnr, ssim
+
+DATA = "builtin:shapes:n=12,size=16"
+
+
+def _pair(seed=0, size=24):
+    rng = np.random.default_rng(seed)
+    a = rng.random((2, 3, size, size))
+    b = np.clip(a + rng.normal(0, 0.1, a.shape), 0, 1)
+    return torch.from_numpy(a), torch.from_numpy(b)
+
+
+def test_psnr_matches_skimage():
+    a, b = _pair()
+    ours = psnr(a, b)
+    for i in range(2):
+        ref = peak_signal_noise_ratio(a[i].numpy(), b[i].numpy(), data_range=1)
+        assert float(ours[i]) == pytest.approx(ref, rel=1e-10)
+    assert float(psnr(a, a)[0]) == 100.0  # identical images: capped, not inf
+
+
+def test_ssim_matches_skimage_gaussian_protocol():
+    a, b = _pair(1, 32)
+    ours = ssim(a, b)
+    for i in range(2):
+        ref = structural_similarity(
+            a[i].permute(1, 2, 0).numpy(),
+            b[i].permute(1, 2, 0).numpy(),
+            data_range=1,
+            channel_axis=-1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert float(ours[i]) == pytest.approx(ref, abs=1e-10)
+    assert float(ssim(a, a)[0]) == pytest.approx(1.0)
+
+
+def test_usage_on_hand_built_indices():
+    u = codebook_usage(torch.tensor([[0, 0], [1, 1]]), 4)
+    assert u["utilization"] == 0.5 and u["dead_codes"] == 2
+    assert u["entropy_bits"] == pytest.approx(1.0) and u["perplexity"] == pytest.approx(2.0)
+    u = codebook_usage(np.arange(8), 8)
+    assert u["utilization"] == 1.0 and u["entropy_bits"] == pytest.approx(3.0) and u["perplexity"] == pytest.approx(8)
+
+
+def test_usage_per_scale_is_normalised_per_scale():
+    from tests.metrics.helpers import MetricMSVQ, VQConfig
+
+    acc = UsageAccumulator(MetricMSVQ(VQConfig(codebook_size=16)))
+    acc.add([torch.tensor([[[3]], [[3]]]), torch.tensor([[[0, 1], [2, 3]], [[4, 5], [6, 7]]])])
+    r = acc.result()
+    assert r["utilization"] == 8 / 16 and r["dead_codes"] == 8
+    s1, s2 = r["per_scale"]
+    assert s1["scale"] == "1x1" and s1["utilization"] == 1 / 16
+    assert s1["utilization_of_reachable"] == 0.5  # 2 tokens at 1x1 can use at most 2 codes
+    assert s2["utilization_of_reachable"] == 1.0
+
+
+def test_lpips_from_a_weight_file_and_missing(tmp_path, monkeypatch):
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    metric, reason = create_lpips("cpu")
+    assert metric is None and ALEXNET_FILE in reason
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet().state_dict(), tmp_path / ALEXNET_FILE)
+    lp = LPIPSMetric("cpu", weights=tmp_path / ALEXNET_FILE)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    y = (x + 0.3 * torch.randn_like(x)).clamp(-1, 1)
+    assert torch.allclose(lp(x, x), torch.zeros(2, dtype=torch.float64), atol=1e-6)
+    d = lp(x, y)
+    assert d.shape == (2,) and (d > 0).all()
+
+
+def test_recon_keys_protocol_and_warning(ckpts):
+    r = evaluate_recon(ckpts["test-metrics-vq"], DATA, fid_features="test-pixfeat")
+    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"}
+    assert set(r["usage"]) == {"codebook_size", "utilization", "perplexity", "entropy_bits", "dead_codes"}
+    p = r["protocol"]
+    assert p["num_images"] == 12 and p["image_size"] == 16 and "center crop" in p["transform"]
+    assert p["rfid"]["features"]["network"] == "test-pixfeat" and r["rfid_features"] == "test-pixfeat"
+    assert r["lpips"] is None and ALEXNET_FILE in p["lpips"]["reason"]
+    assert any("rank-deficient" in w for w in p["warnings"])  # 12 images, 96-d features
+    assert 0 < r["ssim"] < 1 and r["psnr"] > 5 and r["rfid"] > 0
+
+
+def test_recon_matches_a_direct_computation(ckpts):
+    """PSNR/SSIM/usage equal a hand-written pass with scikit-image over the same images."""
+    from tokkit.data import iter_batches, open_source
+    from tokkit.io.checkpoint import load_tokenizer
+
+    tok = load_tokenizer(ckpts["test-metrics-vq"])
+    r = evaluate_recon(tok, DATA, fid_features="test-pixfeat", batch_size=12)
+    ps, ss, idx = [], [], []
+    for _, x, _ in iter_batches(open_source(DATA), 16, 12):
+        with torch.no_grad():
+            t = tok.encode(x)
+            rec = tok.decode(t)
+        a = ((x.double() + 1) * 127.5).round().permute(0, 2, 3, 1).numpy() / 255
+        b = ((rec.clamp(-1, 1).double() + 1) * 127.5).round().permute(0, 2, 3, 1).numpy() / 255
+        for i in range(len(a)):
+            ps.append(peak_signal_noise_ratio(a[i], b[i], data_range=1))
+            ss.append(
+                structural_similarity(
+                    a[i], b[i], data_range=1, channel_axis=-1, gaussian_weights=True, use_sample_covariance=False
+                )
+            )
+        idx.append(t.indices)
+    assert r["psnr"] == pytest.approx(np.mean(ps), rel=1e-9)
+    assert r["ssim"] == pytest.approx(np.mean(ss), rel=1e-9)
+    ref = codebook_usage(torch.cat(idx), tok.codebook_size)
+    assert r["usage"] == {k: ref[k] for k in r["usage"]}
+
+
+def test_recon_is_batch_size_independent_deterministic_and_caches(ckpts, monkeypatch):
+    from tests.metrics.helpers import PixFeatures
+
+    a = evaluate_recon(ckpts["test-metrics-msvq"], DATA, fid_features="test-pixfeat", batch_size=12)
+    assert a["protocol"]["rfid"]["real_stats"] == "computed"
+    feats = PixFeatures()
+    b = evaluate_recon(ckpts["test-metrics-msvq"], DATA, fid_features=feats, batch_size=5)
+    assert b["protocol"]["rfid"]["real_stats"] == "cache"
+    assert feats.calls == 3  # reconstructions only: the real-image pass came from the cache
+    for k in ("psnr", "ssim", "rfid"):  # the tokenizer runs in float32: batch shapes change its rounding
+        assert a[k] == pytest.approx(b[k], rel=1e-6)
+    assert a["usage"] == b["usage"] and len(a["usage"]["per_scale"]) == 3
+    c = evaluate_recon(ckpts["test-metrics-msvq"], DATA, fid_features="test-pixfeat", batch_size=12, use_cache=False)
+    assert c["protocol"]["rfid"]["real_stats"] == "computed" and c["rfid"] == pytest.approx(a["rfid"], rel=1e-9)
+
+
+def test_continuous_usage_is_null(ckpts):
+    r = evaluate_recon(ckpts["test-metrics-ae"], DATA, fid_features="test-pixfeat", num_images=4)
+    assert r["usage"] is None and r["protocol"]["num_images"] == 4
+
+
+def test_one_image_gives_null_rfid_with_a_warning_and_too_many_are_clamped(ckpts):
+    r = evaluate_recon(ckpts["test-metrics-vq"], DATA, fid_features="test-pixfeat", num_images=1)
+    assert r["rfid"] is None and r["psnr"] > 0 and any("at least 2" in w for w in r["protocol"]["warnings"])
+    r = evaluate_recon(ckpts["test-metrics-vq"], DATA, fid_features="test-pixfeat", num_images=50)
+    assert r["protocol"]["num_images"] == 12 and any("holds 12" in w for w in r["protocol"]["warnings"])
+
+
+def test_size_mismatch_is_a_usage_error(ckpts):
+    with pytest.raises(UsageError, match="multiple of 4"):
+        evaluate_recon(ckpts["test-metrics-vq"], DATA, image_size=18, fid_features="test-pixfeat")

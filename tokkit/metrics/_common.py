@@ -1,0 +1,90 @@
+"""Helpers shared by the evaluation passes: resolve a tokenizer, data and image size; check they fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tokkit.errors import DataError, UsageError
+from tokkit.tokenizers._base import TokenBatch, Tokenizer
+
+TRANSFORM = "resize shorter side (PIL bicubic, antialiased) + center crop"
+
+
+def resolve_tokenizer(tokenizer: str | Path | Tokenizer, device: torch.device) -> Tokenizer:
+    if isinstance(tokenizer, Tokenizer):
+        return tokenizer.to(device).eval()
+    from tokkit.io.checkpoint import load_tokenizer
+
+    return load_tokenizer(tokenizer, device)
+
+
+def resolve_source(data: Any) -> Any:
+    if isinstance(data, (str, Path)):
+        from tokkit.data.sources import open_source
+
+        return open_source(str(data))
+    return data
+
+
+def tokenizer_info(tok: Tokenizer) -> dict[str, Any]:
+    return {
+        "path": getattr(tok, "checkpoint_path", None),
+        "architecture": tok.architecture,
+        "kind": tok.kind,
+        "codebook_size": tok.codebook_size,
+        "downsample_factor": tok.downsample_factor,
+    }
+
+
+def resolve_image_size(tok: Tokenizer, source: Any, image_size: int | None) -> int:
+    """``--image-size``, else the tokenizer's configured size, else the builtin set's size, else 256."""
+    if image_size is None:
+        image_size = getattr(tok.config, "image_size", None) or getattr(source, "size", None) or 256
+    image_size = int(image_size)
+    if image_size < 8:
+        raise UsageError(f"--image-size {image_size} is too small (minimum 8)")
+    try:
+        tok.token_shape(image_size)  # raises UsageError when the size does not fit the tokenizer
+    except UsageError as e:
+        raise UsageError(
+            f"tokenizer '{tok.architecture}' cannot take {image_size}x{image_size} images: {e.message}",
+            hint=f"use an --image-size that is a multiple of {tok.downsample_factor}",
+        ) from e
+    return image_size
+
+
+def resolve_num_images(source: Any, num_images: int | None, warnings: list[str]) -> int:
+    total = len(source)
+    if num_images is None:
+        return total
+    if num_images < 1:
+        raise UsageError(f"--num-images must be >= 1, got {num_images}")
+    if num_images > total:
+        warnings.append(f"asked for {num_images} images but the data holds {total}: used {total}")
+        return total
+    return int(num_images)
+
+
+def check_batch_shapes(tok: Tokenizer, x: torch.Tensor, tokens: TokenBatch, recon: torch.Tensor | None) -> None:
+    """A tokenizer that silently returns the wrong size is a size mismatch with the data: say so."""
+    if recon is not None and tuple(recon.shape) != tuple(x.shape):
+        raise DataError(
+            f"tokenizer '{tok.architecture}' turned images {tuple(x.shape[1:])} into reconstructions "
+            f"{tuple(recon.shape[1:])}: the image size does not fit this tokenizer",
+            hint="pass the --image-size it was trained at",
+        )
+    if tokens.kind != tok.kind:
+        raise DataError(f"tokenizer declares kind '{tok.kind}' but encode returned '{tokens.kind}'")
+
+
+def quantized_vectors(tok: Tokenizer, tokens: TokenBatch) -> torch.Tensor | None:
+    """(B, D, h, w) quantized vectors: ``tokens.quantized`` or, for a single-scale codebook, its rows."""
+    if tokens.quantized is not None:
+        return tokens.quantized
+    cb = tok.codebook
+    if tokens.kind == "discrete" and cb is not None and isinstance(tokens.indices, torch.Tensor):
+        return cb.to(tokens.indices.device)[tokens.indices].permute(0, 3, 1, 2)
+    return None

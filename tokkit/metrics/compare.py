@@ -1,0 +1,259 @@
+"""``eval compare``: recon, stability and generation for several tokenizers under one protocol.
+
+Writes ``compare.csv`` (one row per tokenizer), ``compare.json`` (rows + every full result with its
+protocol) and ``recon_vs_generation.png`` (rFID against probe bits/token and against gFID, one
+labelled point per tokenizer). The real-image feature statistics are computed once and shared.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tokkit.errors import UsageError
+
+SHOWN = [
+    "tokenizer",
+    "kind",
+    "codebook_size",
+    "tokens_per_image",
+    "psnr",
+    "ssim",
+    "lpips",
+    "rfid",
+    "utilization",
+    "perplexity",
+    "change@{mid}dB",
+    "shift_1px",
+    "flip_back",
+    "jpeg_q75",
+    "bits_per_token",
+    "top1_accuracy",
+    "gfid",
+]
+
+
+def _labels(paths: Sequence[Path]) -> list[str]:
+    """Short unique names: the run directory for RUN/checkpoints/final, else the folder name;
+    a longer path suffix only where names collide."""
+    generic = {"final", "last", "checkpoints", "checkpoint", ""}
+
+    def name(p: Path) -> str:
+        parts = p.resolve().parts
+        return next((q for q in reversed(parts) if q not in generic), p.name or str(p))
+
+    labels = [name(p) for p in paths]
+    for depth in range(2, 8):
+        dup = {x for x in labels if labels.count(x) > 1}
+        if not dup:
+            break
+        labels = [
+            "/".join(Path(p).resolve().parts[-depth:]) if x in dup else x for p, x in zip(paths, labels, strict=True)
+        ]
+    return labels
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    have_gfid = any(r.get("gfid") is not None for r in rows)
+    fig, axes = plt.subplots(1, 2 if have_gfid else 1, figsize=(11 if have_gfid else 6, 4.5), squeeze=False)
+    panels = [("bits_per_token", "probe held-out NLL (bits/token)")]
+    if have_gfid:
+        panels.append(("gfid", f"gFID ({features})"))
+    for ax, (key, ylabel) in zip(axes[0], panels, strict=True):
+        skipped = []
+        for r in rows:
+            x, y = r.get("rfid"), r.get(key)
+            if x is None or y is None:
+                if x is None:
+                    why = "no rFID: no decoder"
+                elif r.get("kind") == "continuous":
+                    why = "no probe: continuous"
+                else:
+                    why = "no gFID" if key == "gfid" else "no probe"
+                skipped.append(f"{r['tokenizer']} ({why})")
+                continue
+            ax.scatter([x], [y], s=40)
+            ax.annotate(r["tokenizer"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        ax.set_xlabel(f"rFID ({features})  (lower = better reconstruction)")
+        ax.set_ylabel(ylabel + "  (lower = easier to generate)")
+        title = "reconstruction vs " + ("generation probe" if key == "bits_per_token" else "generation FD")
+        if skipped:
+            title += f"\nnot shown: {', '.join(skipped)}"
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    _write_atomic(path, buf.getvalue())
+
+
+def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, Any]:
+    tok = rec["protocol"]["tokenizer"]
+    u = rec["usage"] or {}
+    row: dict[str, Any] = {
+        "tokenizer": label,
+        "checkpoint": str(path),
+        "architecture": tok["architecture"],
+        "kind": tok["kind"],
+        "codebook_size": tok["codebook_size"],
+        "tokens_per_image": gen["probe"].get("sequence_length"),
+        "psnr": rec["psnr"],
+        "ssim": rec["ssim"],
+        "lpips": rec["lpips"],
+        "rfid": rec["rfid"],
+        "utilization": u.get("utilization"),
+        "perplexity": u.get("perplexity"),
+    }
+    for s, c, q in zip(stab["snr_db"], stab["token_change_rate"], stab["cosine_quantized"], strict=True):
+        row[f"change@{s:g}dB"] = c
+        row[f"cos_q@{s:g}dB"] = q
+    for name, r in stab["perturbations"].items():
+        row[name] = r["token_change_rate"]
+    row["val_nll"] = gen["val_nll"]
+    row["bits_per_token"] = gen["bits_per_token"]
+    row["bits_per_image"] = gen["probe"].get("bits_per_image")
+    row["top1_accuracy"] = gen["top1_accuracy"]
+    row["gfid"] = gen["gfid"]
+    return row
+
+
+def compare_tokenizers(
+    tokenizers: Sequence[str | Path],
+    data: Any,
+    out: str | Path,
+    num_images: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 16,
+    snr_db: Sequence[float] = (30.0, 25.0, 20.0, 15.0, 10.0, 5.0, 1.0),
+    samples: int = 0,
+    probe: Any = None,
+    fid_features: str | Any = "effnet-lite0",
+    weights: str | Path | None = None,
+    lpips_weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    use_cache: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every checkpoint with one protocol and write the comparison files into ``out``."""
+    from tokkit.device import resolve_device, seed_everything
+    from tokkit.metrics import _common as C
+    from tokkit.metrics.fid import create_fid_features
+    from tokkit.metrics.probe import ProbeConfig, evaluate_generation
+    from tokkit.metrics.recon import create_lpips, evaluate_recon
+    from tokkit.metrics.stability import evaluate_stability
+
+    if not tokenizers:
+        raise UsageError("give at least one tokenizer checkpoint to compare")
+    paths = [Path(t) for t in tokenizers]
+    dev = resolve_device(device) if isinstance(device, str) else device
+    probe = probe or ProbeConfig()
+    source = C.resolve_source(data)
+    toks = [C.resolve_tokenizer(p, dev) for p in paths]  # load all first: a bad path fails before hours of work
+    if image_size is None:
+        sizes = {C.resolve_image_size(t, source, None) for t in toks}
+        if len(sizes) > 1:
+            raise UsageError(
+                f"the tokenizers default to different image sizes {sorted(sizes)}: one protocol needs one",
+                hint="pass --image-size",
+            )
+        image_size = sizes.pop()
+    for t in toks:
+        C.resolve_image_size(t, source, image_size)  # every tokenizer must take this size
+    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
+    lpips_metric = create_lpips(dev, lpips_weights)  # once, shared by every tokenizer
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    labels = _labels(paths)
+    mid = sorted(snr_db)[len(snr_db) // 2]
+    rows, results, warnings = [], {}, []
+    for label, path, tok in zip(labels, paths, toks, strict=True):
+        common = {"num_images": num_images, "image_size": image_size, "batch_size": batch_size, "device": dev}
+        seed_everything(seed)
+        rec = evaluate_recon(
+            tok,
+            source,
+            fid_features=feats,
+            lpips_metric=lpips_metric,
+            use_cache=use_cache,
+            allow_no_decoder=True,
+            **common,
+        )
+        stab = evaluate_stability(tok, source, snr_db=snr_db, seed=seed, **common)
+        seed_everything(seed)
+        gen = evaluate_generation(
+            tok, source, probe=probe, samples=samples, fid_features=feats, use_cache=use_cache, seed=seed, **common
+        )
+        for part in (rec, stab, gen):
+            warnings += [
+                f"{label}: {w}" for w in part["protocol"].get("warnings", []) if f"{label}: {w}" not in warnings
+            ]
+        rows.append(_row(label, path, rec, stab, gen))
+        results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": gen}
+
+    n_used = rows and results[labels[0]]["recon"]["protocol"]["num_images"]
+    protocol = {
+        "data": getattr(source, "spec", str(data)),
+        "num_images": n_used,
+        "image_size": image_size,
+        "transform": C.TRANSFORM,
+        "fid_features": feats.describe(),
+        "snr_db": list(snr_db),
+        "probe": dataclasses.asdict(probe),
+        "samples": samples,
+        "seed": seed,
+        "device": str(dev),
+        "warnings": warnings,
+    }
+    files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
+    _write_atomic(files["csv"], buf.getvalue().encode())
+    summary = {"protocol": protocol, "rows": rows, "results": results, "files": {k: str(v) for k, v in files.items()}}
+    _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
+    _plot(rows, files["plot"], getattr(feats, "spec", str(fid_features)))
+    shown = [c.format(mid=f"{mid:g}") for c in SHOWN]
+    return {**summary, "columns_shown": [c for c in shown if c in columns or c == "tokenizer"]}
+
+
+def _strict(x: Any) -> Any:
+    """NaN/inf -> null so that compare.json is strict JSON."""
+    import math
+
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {str(k): _strict(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_strict(v) for v in x]
+    return x

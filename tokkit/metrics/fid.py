@@ -1,0 +1,425 @@
+"""Frechet distances between image sets in a chosen feature space, and the feature passes behind them.
+
+``frechet_distance`` uses the symmetric form  d^2 = |mu1 - mu2|^2 + Tr S1 + Tr S2 - 2 Tr sqrt(S1^1/2 S2 S1^1/2)
+with two symmetric eigendecompositions in float64: the matrix under the root is symmetric positive
+semi-definite by construction, so its eigenvalues are real (tiny negative rounding is clipped to 0)
+and no imaginary parts can appear, even for singular covariances (fewer images than dimensions).
+It equals the usual Tr sqrtm(S1 S2) form because S1 S2 and S1^1/2 S2 S1^1/2 are similar matrices.
+
+Feature networks (``--fid-features``):
+- ``inception``: the standard FID network, torch-fidelity's TF-exact InceptionV3 (TF1 bilinear
+  resize to 299, pool3 2048-d), weights ``weights-inception-2015-12-05-6726825d.pth``;
+- any registered encoder spec (``effnet-lite0``, ``dinov2-b``, ...): its ``pooled`` descriptor
+  after a bilinear (antialiased) resize to the encoder's input size.
+
+Feature statistics are accumulated in float64 as running sums (memory flat in the number of
+images); real-image statistics are cached per (data, protocol, features) on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from tokkit.errors import DataError, UsageError, WeightsMissingError
+from tokkit.registry import Registry
+
+log = logging.getLogger("tokkit.metrics")
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
+STATS_FORMAT = 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The distance
+# ---------------------------------------------------------------------------------------------
+def _sym_sqrt_psd(a: np.ndarray) -> np.ndarray:
+    """Square root of a symmetric PSD matrix via eigh; negative rounding eigenvalues clipped to 0."""
+    w, v = np.linalg.eigh(a)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
+    """Squared Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), float64.
+
+    mu: (D,), sigma: (D, D) covariance. Stable for singular covariances; ~1 s at D=2048 on a CPU.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64).reshape(-1), np.asarray(mu2, np.float64).reshape(-1)
+    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise DataError(
+            f"Frechet distance needs means (D,) and covariances (D, D) of one D; got {mu1.shape}, {s1.shape}, "
+            f"{mu2.shape}, {s2.shape}"
+        )
+    if not (np.isfinite(mu1).all() and np.isfinite(mu2).all() and np.isfinite(s1).all() and np.isfinite(s2).all()):
+        raise DataError("Frechet distance got non-finite statistics (NaN/inf features)")
+    s1 = (s1 + s1.T) / 2  # symmetrise: accumulated covariances carry rounding asymmetry
+    s2 = (s2 + s2.T) / 2
+    # One BLAS thread: LAPACK's symmetric eigensolver gains little from threads, and OpenBLAS
+    # threads that spin on a busy CPU made it 10-40x slower in our benchmark (benchmarks/eval.md).
+    # A fixed thread count also makes the result bit-reproducible.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        r1 = _sym_sqrt_psd(s1)
+        m = r1 @ s2 @ r1
+        ev = np.linalg.eigvalsh((m + m.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(ev, 0.0, None)).sum())
+    diff = mu1 - mu2
+    fd = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+    return max(fd, 0.0)  # >= 0 mathematically; a tiny negative is rounding
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming statistics
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class FeatureStats:
+    """Mean (D,) and covariance (D, D, ddof=1) of ``n`` feature vectors, float64."""
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.mu.shape[0])
+
+    def rank_warning(self, what: str = "") -> str | None:
+        """A warning when the covariance cannot be full rank (n - 1 < D)."""
+        if self.n - 1 < self.dim:
+            return (
+                f"{what + ': ' if what else ''}{self.n} images for {self.dim}-d features: the covariance is "
+                f"rank-deficient (needs >= {self.dim + 1} images), the Frechet distance is biased and only "
+                "comparable at the same n"
+            )
+        return None
+
+
+class StatsAccumulator:
+    """Running float64 sums of shifted features: memory O(D^2), independent of the number of images.
+
+    The shift is the first feature vector seen, so the result does not depend on the batch size
+    (beyond summation-order rounding) and the sums do not lose precision to a large mean.
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shift: np.ndarray | None = None
+        self.s1: np.ndarray | None = None
+        self.s2: np.ndarray | None = None
+
+    def add(self, feats: torch.Tensor | np.ndarray) -> None:
+        f = feats.detach().to("cpu", torch.float64).numpy() if isinstance(feats, torch.Tensor) else feats
+        f = np.asarray(f, np.float64).reshape(len(f), -1)
+        if not len(f):
+            return
+        if not np.isfinite(f).all():
+            raise DataError("the feature network produced non-finite features")
+        if self.shift is None:
+            self.shift = f[0].copy()
+            self.s1 = np.zeros(f.shape[1])
+            self.s2 = np.zeros((f.shape[1], f.shape[1]))
+        d = f - self.shift
+        self.s1 += d.sum(0)
+        self.s2 += d.T @ d
+        self.n += len(f)
+
+    def stats(self) -> FeatureStats:
+        if self.n < 2 or self.shift is None:
+            raise DataError(f"a Frechet distance needs at least 2 images; got {self.n}", hint="use more images")
+        mean_d = self.s1 / self.n
+        cov = (self.s2 - self.n * np.outer(mean_d, mean_d)) / (self.n - 1)
+        return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n)
+
+
+def feature_stats(features: Iterable[torch.Tensor | np.ndarray]) -> FeatureStats:
+    acc = StatsAccumulator()
+    for f in features:
+        acc.add(f)
+    return acc.stats()
+
+
+def frechet_distance_stats(a: FeatureStats, b: FeatureStats) -> float:
+    return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature networks
+# ---------------------------------------------------------------------------------------------
+class FidFeatures(Protocol):
+    """Images (B, 3, H, W) in [-1, 1] -> (B, D) features; ``describe()`` goes into every protocol."""
+
+    spec: str
+    dim: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _to_uint8_tensor(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] float -> uint8 (B, 3, H, W), rounding like a PNG write."""
+    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+@contextlib.contextmanager
+def _torch_fidelity_state(state: dict[str, torch.Tensor]):
+    """Hand torch-fidelity a state dict that tokkit already read safely (weights_only=True).
+
+    torch-fidelity's constructor reads a weights path with a full-pickle ``torch.load``; tokkit
+    reads foreign files only with ``torch_load_weights``, so its download hook is pointed at the
+    dict instead. The network, resize and forward pass are torch-fidelity's own.
+    """
+    import torch_fidelity.feature_extractor_inceptionv3 as fe
+
+    original = fe.load_state_dict_from_url
+    fe.load_state_dict_from_url = lambda *a, **k: state
+    try:
+        yield fe
+    finally:
+        fe.load_state_dict_from_url = original
+
+
+class InceptionFeatures:
+    """Standard FID features: torch-fidelity's TF-exact InceptionV3 pool3 (2048-d)."""
+
+    spec = "inception"
+    dim = 2048
+
+    def __init__(self, weights: str | Path | None = None, device: torch.device | str = "cpu"):
+        from tokkit.io.checkpoint import torch_load_weights
+        from tokkit.metrics.weights import resolve_weight_file
+
+        path = resolve_weight_file(INCEPTION_FILE, INCEPTION_URL, weights, what="FID Inception")
+        state = torch_load_weights(path)
+        try:
+            import torch_fidelity
+
+            with _torch_fidelity_state(state) as fe:
+                net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+        except RuntimeError as e:  # load_state_dict: missing/unexpected keys or shapes
+            raise WeightsMissingError(
+                f"'{path}' is not the torch-fidelity Inception state dict ({str(e).splitlines()[0]})",
+                hint=f"use {INCEPTION_FILE}",
+            ) from e
+        self.net = net.to(device).eval()
+        self.device = torch.device(device)
+        self.weights_path = str(path)
+        # identifies the file in cache keys: another file of the same name must not reuse statistics
+        with open(path, "rb") as f:
+            self.weights_id = f"{path.stat().st_size}-{hashlib.sha256(f.read(1 << 20)).hexdigest()[:12]}"
+        self.implementation = f"torch-fidelity {torch_fidelity.__version__} FeatureExtractorInceptionV3 pool3"
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        (out,) = self.net(_to_uint8_tensor(images).to(self.device))
+        return out.double().cpu()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "network": "inception-v3 (TF inception-2015-12-05)",
+            "spec": self.spec,
+            "dim": self.dim,
+            "implementation": self.implementation,
+            "resize": "uint8 images, TF1-exact bilinear resize to 299 (torch-fidelity)",
+            "weights": Path(self.weights_path).name,
+            "weights_id": self.weights_id,
+        }
+
+
+class EncoderFeatures:
+    """``pooled`` descriptors of a registered tokkit encoder (effnet-lite0, dinov2-b, ...)."""
+
+    def __init__(self, spec: str, weights: str | Path | None = None, device: torch.device | str = "cpu"):
+        try:
+            from tokkit.encoders import create_encoder
+        except ImportError as e:  # the encoders package is optional at import time
+            raise UsageError(f"feature network '{spec}' needs tokkit.encoders, which is not available: {e}") from e
+        kwargs: dict[str, Any] = {}
+        if weights is not None:
+            kwargs["weights"] = weights
+        self.encoder = create_encoder(spec, **kwargs).to(device).eval()
+        self.device = torch.device(device)
+        self.spec = spec
+        self.input_size = int(getattr(self.encoder, "input_size", 224) or 224)
+        self.dim = int(getattr(self.encoder, "pooled_dim", 0) or 0)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        # Quantize to uint8 first, exactly as for Inception: features see what a PNG would hold.
+        x = _to_uint8_tensor(images).float().div_(127.5).sub_(1.0).to(self.device)
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            x = torch.nn.functional.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False, antialias=True
+            )
+        out = self.encoder.pooled(x).double().cpu()
+        self.dim = int(out.shape[1])
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {}
+        with contextlib.suppress(Exception):
+            info = dict(self.encoder.describe())
+        return {
+            "network": self.spec,
+            "spec": self.spec,
+            "dim": self.dim or None,
+            "implementation": f"tokkit encoder {type(self.encoder).__name__}.pooled",
+            "resize": f"uint8 images, bilinear (antialias) resize to {self.input_size}",
+            "encoder": info,
+        }
+
+
+#: Feature networks beyond the encoders: name -> factory(weights=, device=) -> FidFeatures.
+FID_FEATURES: Registry[Callable[..., FidFeatures]] = Registry("feature network")
+FID_FEATURES.register(
+    "inception",
+    lambda weights=None, device="cpu": InceptionFeatures(weights, device),
+    help="standard FID: torch-fidelity TF-exact InceptionV3 pool3 (2048-d)",
+)
+
+
+def create_fid_features(
+    spec: str, weights: str | Path | None = None, device: torch.device | str = "cpu"
+) -> FidFeatures:
+    """``inception``, another entry of FID_FEATURES, or any registered encoder spec (its ``pooled``)."""
+    if spec in FID_FEATURES:
+        return FID_FEATURES.create(spec, weights=weights, device=device)
+    return EncoderFeatures(spec, weights, device)
+
+
+# ---------------------------------------------------------------------------------------------
+# Real-image statistics cache
+# ---------------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    root = os.environ.get("TOKKIT_CACHE_DIR")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "tokkit"
+    return base / "fid_stats"
+
+
+def data_fingerprint(source: Any, n: int) -> str:
+    """A cheap content hash (first, middle and last image of the first ``n``): a folder whose files
+    changed under the same path gets a new cache entry."""
+    h = hashlib.sha256()
+    for i in sorted({0, (n - 1) // 2, n - 1}):
+        img = np.ascontiguousarray(source.read(i))
+        h.update(str(img.shape).encode())
+        h.update(img.tobytes())
+    return h.hexdigest()[:16]
+
+
+def stats_key(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def load_cached_stats(payload: dict[str, Any]) -> FeatureStats | None:
+    path = cache_dir() / f"{stats_key(payload)}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if json.loads(str(z["key"])) != json.loads(json.dumps(payload, sort_keys=True, default=str)):
+                return None
+            return FeatureStats(np.array(z["mu"]), np.array(z["sigma"]), int(z["n"]))
+    except Exception as e:  # a damaged cache entry is recomputed, never trusted
+        log.warning("ignoring unreadable feature-stats cache %s: %s", path, e)
+        return None
+
+
+def save_cached_stats(payload: dict[str, Any], stats: FeatureStats) -> Path:
+    """Atomic write: temp file in the cache dir, then rename."""
+    d = cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / f"{stats_key(payload)}.npz"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=d)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(
+                f,
+                mu=stats.mu,
+                sigma=stats.sigma,
+                n=np.int64(stats.n),
+                key=np.array(json.dumps(payload, sort_keys=True, default=str)),
+                format=np.int64(STATS_FORMAT),
+            )
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def real_stats_payload(source: Any, n: int, image_size: int, features: FidFeatures) -> dict[str, Any]:
+    """What identifies a real-image statistics entry: data, protocol and feature network."""
+    desc = features.describe()
+    return {
+        "format": STATS_FORMAT,
+        "data": source.identity(),
+        "fingerprint": data_fingerprint(source, n),
+        "num_images": n,
+        "image_size": image_size,
+        "transform": "resize shorter side (PIL bicubic, antialiased) + center crop",
+        "features": {k: v for k, v in desc.items() if k != "dim"},
+    }
+
+
+def real_image_stats(
+    source: Any,
+    n: int,
+    image_size: int,
+    features: FidFeatures,
+    batch_size: int = 32,
+    use_cache: bool = True,
+) -> tuple[FeatureStats, bool]:
+    """Statistics of the first ``n`` images of ``source``; (stats, came_from_cache)."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.progress import task
+
+    payload = real_stats_payload(source, n, image_size, features) if use_cache else None
+    if payload is not None:
+        cached = load_cached_stats(payload)
+        if cached is not None:
+            return cached, True
+    acc = StatsAccumulator()
+    with task(f"Real-image features ({features.spec})", total=n) as t:
+        for _, x, _ in iter_batches(source, image_size, batch_size, 0, n):
+            acc.add(features(x))
+            t.advance(len(x))
+    stats = acc.stats()
+    if payload is not None:
+        try:
+            save_cached_stats(payload, stats)
+        except OSError as e:  # a read-only cache must not fail the evaluation
+            log.warning("could not cache feature statistics: %s", e)
+    return stats, False
+
+
+__all__ = [
+    "INCEPTION_FILE",
+    "FID_FEATURES",
+    "EncoderFeatures",
+    "FeatureStats",
+    "FidFeatures",
+    "InceptionFeatures",
+    "StatsAccumulator",
+    "create_fid_features",
+    "feature_stats",
+    "frechet_distance",
+    "frechet_distance_stats",
+    "real_image_stats",
+]

@@ -1,0 +1,76 @@
+"""Finding the pretrained weight files that metrics need (Inception for rFID, AlexNet for LPIPS).
+
+Order: an explicit path (``--weights``: the file, or a folder holding it), ``TOKKIT_WEIGHTS_DIR``,
+the torch hub cache (``$TORCH_HOME/hub/checkpoints``), then a download into that cache unless
+``TOKKIT_OFFLINE=1``. When all fail: one ``WeightsMissingError`` line naming the file and where to
+put it. Never a silent fallback to random weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from tokkit.errors import WeightsMissingError
+
+log = logging.getLogger("tokkit.metrics")
+
+
+def hub_checkpoint_dir() -> Path:
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def offline() -> bool:
+    return os.environ.get("TOKKIT_OFFLINE", "") not in ("", "0") or os.environ.get("HF_HUB_OFFLINE", "") == "1"
+
+
+def _download(url: str, target: Path, timeout: float = 20.0) -> None:
+    """Stream ``url`` into ``target`` atomically (a temp file beside it, then rename)."""
+    import urllib.request
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resolve_weight_file(filename: str, url: str | None, explicit: str | Path | None = None, what: str = "") -> Path:
+    """Path of ``filename`` on this machine, downloading it once when allowed."""
+    hub = hub_checkpoint_dir()
+    where = f"put it in {hub} (the torch hub cache) or in $TOKKIT_WEIGHTS_DIR, or pass --weights PATH"
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if p.is_dir():
+            p = p / filename
+        if not p.is_file():
+            raise WeightsMissingError(f"weights file '{p}' does not exist ({what or filename})", hint=where)
+        return p
+    candidates = []
+    if os.environ.get("TOKKIT_WEIGHTS_DIR"):
+        candidates.append(Path(os.environ["TOKKIT_WEIGHTS_DIR"]).expanduser() / filename)
+    candidates.append(hub / filename)
+    for p in candidates:
+        if p.is_file():
+            return p
+    if url is not None and not offline():
+        try:
+            log.info("downloading %s", url)
+            _download(url, hub / filename)
+            return hub / filename
+        except Exception as e:  # offline, proxy, DNS: all mean "not available here"
+            raise WeightsMissingError(
+                f"{what + ' ' if what else ''}weights {filename} are not on this machine and could not be "
+                f"downloaded ({e.__class__.__name__})",
+                hint=where,
+            ) from e
+    raise WeightsMissingError(f"{what + ' ' if what else ''}weights {filename} are not on this machine", hint=where)
