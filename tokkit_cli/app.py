@@ -123,6 +123,20 @@ def _register_commands() -> None:
 
     app.add_typer(data.app, name="data")
     app.command("list")(registry.list_command)
+    from tokkit_cli.commands import train as train_cmd
+
+    app.command("train")(train_cmd.train_command)
+    from tokkit_cli.commands import inspect as inspect_cmd
+
+    app.add_typer(inspect_cmd.app, name="inspect")
+    from tokkit_cli.commands import evaluate
+
+    app.add_typer(evaluate.app, name="eval")
+    from tokkit_cli.commands import discrete
+
+    app.command("extract")(discrete.extract)
+    app.command("fit-kmeans")(discrete.fit_kmeans)
+    app.command("tokenize")(discrete.tokenize)
 
 
 _register_commands()

@@ -36,6 +36,10 @@ class FeatureEncoder(nn.Module, ABC):
     def grid(self, image_size: int) -> tuple[int, int]:
         """(h, w) of ``forward`` at a square ``image_size``."""
 
+    def train(self, mode: bool = True) -> FeatureEncoder:
+        """Frozen encoders stay in eval mode (batch-norm statistics, dropout) whatever the parent does."""
+        return super().train(False)
+
     def describe(self) -> dict[str, Any]:
         """What goes into store attrs and checkpoint args to rebuild this encoder."""
         return {"encoder": self.spec, "dim": self.dim}

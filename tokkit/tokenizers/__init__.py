@@ -13,3 +13,6 @@ __all__ = [
     "list_tokenizers",
     "register_tokenizer",
 ]
+
+# families register at import: trainable (msvq, vae, vqgan) and the DiGIT-style k-means tokenizer
+from tokkit.tokenizers import kmeans, msvq, vae, vqgan  # noqa: E402,F401

@@ -1,0 +1,123 @@
+"""tokenize benchmarks (issue 3), side by side in one run.
+
+1. Throughput: ``tokkit.clustering.tokenize.tokenize(features=F.h5)`` (HDF5 read -> exact
+   assignment -> token store written and committed) against a bare faiss ``IndexFlatL2`` search
+   over the same points (read from the same file) and the same centroids. Target: >= 0.8x.
+2. Memory: peak RSS of tokenize at two N (each in its own process): must not grow with N.
+
+Usage: python benchmarks/tokenize_bench.py [--n 200000 --d 384 --k 2048] [--mem-n 50000,200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kmeans_bench import make_store  # noqa: E402
+
+
+def write_tokenizer(path: str, centroids: np.ndarray) -> None:
+    import torch
+
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers.kmeans import KMeansConfig, KMeansTokenizer
+
+    k, d = centroids.shape
+    cfg = KMeansConfig(encoder="synthetic", layer="none", image_size=0, codebook_size=k, dim=d)
+    tok = KMeansTokenizer(cfg)
+    tok.set_centroids(torch.from_numpy(centroids))
+    save_checkpoint(tok, path)
+
+
+def bare_faiss(store: str, centroids: np.ndarray) -> tuple[float, np.ndarray]:
+    import faiss
+    import h5py
+
+    t0 = time.perf_counter()
+    with h5py.File(store, "r") as f:
+        x = np.ascontiguousarray(f["features"][:].reshape(-1, f["features"].shape[-1]), dtype=np.float32)
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    _, idx = index.search(x, 1)
+    return time.perf_counter() - t0, idx[:, 0]
+
+
+def ours(tok: str, store: str, out: str) -> tuple[float, np.ndarray]:
+    import h5py
+
+    from tokkit.clustering.tokenize import tokenize
+
+    t0 = time.perf_counter()
+    tokenize(tok, out, features=store, overwrite=True)
+    secs = time.perf_counter() - t0
+    with h5py.File(out, "r") as f:
+        return secs, f["tokens"][:].reshape(-1).astype(np.int64)
+
+
+CHILD = """
+import resource, sys
+from tokkit.clustering.tokenize import tokenize
+tokenize(sys.argv[1], sys.argv[3], features=sys.argv[2], overwrite=True)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_mib(tok: str, store: str, out: str) -> float:
+    env = {**os.environ, "TOKKIT_NO_PROGRESS": "1"}
+    res = subprocess.run([sys.executable, "-c", CHILD, tok, store, out], capture_output=True, text=True, env=env)
+    if res.returncode:
+        raise RuntimeError(res.stderr[-2000:])
+    return int(res.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=200_000)
+    ap.add_argument("--d", type=int, default=384)
+    ap.add_argument("--k", type=int, default=2048)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--mem-n", default="50000,200000")
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = os.path.join(tmp, "f.h5")
+        make_store(store, args.n, args.d, args.k)
+        centroids = rng.standard_normal((args.k, args.d)).astype(np.float32)
+        tok = os.path.join(tmp, "km")
+        write_tokenizer(tok, centroids)
+        t_ours, t_faiss = [], []
+        for _ in range(args.reps):  # alternate so that load from other jobs hits both alike
+            s, fi = bare_faiss(store, centroids)
+            t_faiss.append(s)
+            s, oi = ours(tok, store, os.path.join(tmp, "t.h5"))
+            t_ours.append(s)
+        n_points = len(oi)
+        speed = {
+            "n_points": n_points,
+            "d": args.d,
+            "k": args.k,
+            "tokkit_points_per_s": n_points / min(t_ours),
+            "faiss_points_per_s": n_points / min(t_faiss),
+            "throughput_ratio": min(t_faiss) / min(t_ours),
+            "same_indices_as_faiss": float((oi == fi).mean()),
+            "times": {"tokkit": t_ours, "faiss": t_faiss},
+        }
+        print(json.dumps({"speed": speed}), flush=True)
+        mem = []
+        for n in [int(v) for v in args.mem_n.split(",")]:
+            s = os.path.join(tmp, f"m{n}.h5")
+            make_store(s, n, args.d, args.k)
+            mem.append({"n_points": n, "peak_rss_mib": peak_mib(tok, s, os.path.join(tmp, f"mt{n}.h5"))})
+        print(json.dumps({"memory": mem}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Build cases for the tokenizer contract tests: one per registered name (families append)."""
+
+from tests.tokenizers.contract import case
+
+
+# --- trainable families (vqgan, vae, msvq): full-size variants are built for real at a small image size
+def _trainable(name: str, **overrides):
+    def build(tmp_path):
+        from tokkit.tokenizers import create_tokenizer
+
+        return create_tokenizer(name, **overrides)
+
+    return build
+
+
+case("vqgan-tiny", 32)(_trainable("vqgan-tiny"))
+case("vae-tiny", 32)(_trainable("vae-tiny"))
+case("msvq-tiny", 64)(_trainable("msvq-tiny"))
+case("vqgan", 32)(_trainable("vqgan"))
+case("vqgan-f16", 32)(_trainable("vqgan-f16"))
+case("vae", 32)(_trainable("vae"))
+# VAR's config at 64 px: the scales end at the 4x4 latent grid
+# "msvq" has the same published config as "msvq-var" (built full-size below): a narrower build keeps the run short
+case("msvq", 64)(_trainable("msvq", patch_nums=[1, 2, 3, 4], ch=32))
+case("msvq-var", 64)(_trainable("msvq-var", patch_nums=[1, 2, 3, 4]))
+
+
+# --- kmeans (DiGIT-style): pixels encoder (no weights needed), centroids fitted on real patches
+@case("kmeans", 16)
+def _kmeans_case(tmp_path):
+    import torch
+
+    from tokkit.clustering import kmeans
+    from tokkit.tokenizers import create_tokenizer
+
+    tok = create_tokenizer("kmeans", encoder="pixels", layer=4, image_size=16, codebook_size=8, dim=48)
+    g = torch.Generator().manual_seed(0)
+    feats = tok.features(torch.rand(4, 3, 16, 16, generator=g) * 2 - 1)  # (4, 48, 4, 4)
+    fit = kmeans(feats.permute(0, 2, 3, 1).reshape(-1, 48).numpy(), 8, niter=3, seed=0)
+    tok.set_centroids(torch.from_numpy(fit.centroids))
+    return tok

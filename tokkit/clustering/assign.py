@@ -1,0 +1,202 @@
+"""Exact nearest-centroid assignment by squared L2, chunked over points and centroids.
+
+The fast path computes ``||c||^2 - 2 x.c`` with one GEMM per (point chunk, centroid chunk) block in
+float32, keeping a running minimum: memory is one block (``block_bytes``) plus the centroids,
+whatever N and K are (K=16384 x D=1536 runs in a few hundred MB). Float32 rounding can reorder
+two centroids whose distances differ by less than the GEMM error bound; every point whose best
+and runner-up lie that close is marked and decided again in float64 (direct ``sum((x - c)^2)``
+among the float64 near-minimal candidates), ties going to the lowest index. So the indices equal
+a float64 brute force exactly, at the cost of a top-2 instead of a min per block.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+_U32 = 2.0**-24  # float32 unit roundoff
+
+
+def _as_tensor(a: Any, device: torch.device | None = None) -> torch.Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
+    return t.to(device) if device is not None else t
+
+
+def chunk_sizes(n: int, k: int, d: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> tuple[int, int]:
+    """(points per chunk, centroids per chunk): the (P, Kc) distance block stays near ``block_bytes``."""
+    kc = max(1, min(k, 4096, block_bytes // (4 * max(d, 1) * 2)))
+    p = max(1, min(n, block_bytes // (4 * kc)))
+    return p, kc
+
+
+@torch.no_grad()
+def assign(
+    x: np.ndarray | torch.Tensor,
+    centroids: np.ndarray | torch.Tensor,
+    *,
+    exact: bool = True,
+    chunk_points: int | None = None,
+    chunk_centroids: int | None = None,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    device: str | torch.device | None = None,
+    engine: str = "auto",
+    direct_sqdist: bool = True,
+) -> tuple[Any, Any]:
+    """Nearest centroid of every row of ``x`` (N, D) among ``centroids`` (K, D).
+
+    Returns ``(indices int64 (N,), sqdist float32 (N,))``, numpy when ``x`` is numpy, torch otherwise.
+    ``exact=False`` skips the float64 re-check of near ties (k-means iterations use it).
+    ``sqdist`` is the direct ``sum((x - c)^2)`` when ``exact`` and ``direct_sqdist``, else the
+    GEMM-form value. ``engine``: "faiss" (CPU: ``IndexFlatL2`` top-2 search, which blocks over
+    points and centroids itself), "torch" (CPU or CUDA, the blocked loop below), or "auto" (faiss
+    for CPU work when it is installed).
+    """
+    as_numpy = isinstance(x, np.ndarray)
+    dev = torch.device(device) if device is not None else (centroids.device if torch.is_tensor(centroids) else None)
+    c = _as_tensor(centroids, dev).float().contiguous()
+    dev = c.device
+    k, d = c.shape
+    xt = _as_tensor(x)
+    if xt.ndim != 2 or xt.shape[1] != d:
+        raise ValueError(f"points of shape {tuple(xt.shape)} do not match centroids of dim {d}")
+    n = xt.shape[0]
+    if engine == "auto":
+        engine = "faiss" if dev.type == "cpu" and _has_faiss() else "torch"
+    if engine == "faiss":
+        idx, dist = _assign_faiss(xt, c, exact, direct_sqdist, chunk_points, block_bytes)
+        return (idx.numpy(), dist.numpy()) if as_numpy else (idx, dist)
+    p_def, kc_def = chunk_sizes(n, k, d, block_bytes)
+    p_chunk, kc = chunk_points or p_def, chunk_centroids or kc_def
+    cn = (c * c).sum(1)  # (K,)
+    cmax = float(cn.max().sqrt()) if k else 0.0
+    out_i = torch.empty(n, dtype=torch.long)
+    out_d = torch.empty(n, dtype=torch.float32)
+    # bound on the float32 error of ||c||^2 - 2 x.c: D-term dot products plus the norm term, doubled
+    # because two such values are compared.
+    rel = 2.0 * (d + 2) * _U32
+    for p0 in range(0, n, p_chunk):
+        xb = xt[p0 : p0 + p_chunk].to(dev, torch.float32, non_blocking=True)
+        m = xb.shape[0]
+        xn = (xb * xb).sum(1)
+        best_v = torch.full((m,), math.inf, device=dev)
+        best_i = torch.zeros(m, dtype=torch.long, device=dev)
+        margin = rel * (2.0 * xn.sqrt() * cmax + cmax * cmax) + 1e-30 if exact else None
+        amb = torch.zeros(m, dtype=torch.bool, device=dev) if exact else None
+        for k0 in range(0, k, kc):
+            cb = c[k0 : k0 + kc]
+            blk = torch.addmm(cn[k0 : k0 + kc].unsqueeze(0), xb, cb.t(), beta=1.0, alpha=-2.0)  # (m, Kc)
+            if exact and blk.shape[1] > 1:
+                # the two smallest in one pass (much cheaper than counting near-minima); a runner-up
+                # within the error margin marks the point for the float64 decision
+                vals, idxs = blk.topk(2, dim=1, largest=False)
+                v, i = vals[:, 0], idxs[:, 0]
+                many = vals[:, 1] <= v + margin
+            else:
+                v, i = blk.min(1)  # first minimum on ties
+                many = torch.zeros_like(v, dtype=torch.bool)
+            if exact:
+                better = v < best_v - margin
+                close = ~better & (v <= best_v + margin)
+                amb = torch.where(better, many, amb | close)
+            take = v < best_v
+            best_v = torch.where(take, v, best_v)
+            best_i = torch.where(take, i + k0, best_i)
+        if exact:
+            _resolve(xb, c, best_i, amb, kc, cmax, block_bytes)
+        if exact and direct_sqdist:
+            diff = xb - c[best_i]
+            dist = (diff * diff).sum(1)
+        else:
+            dist = (xn + best_v).clamp_min_(0)
+        out_i[p0 : p0 + m] = best_i.cpu()
+        out_d[p0 : p0 + m] = dist.cpu()
+    if as_numpy:
+        return out_i.numpy(), out_d.numpy()
+    return out_i, out_d
+
+
+def _has_faiss() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _resolve(
+    xb: torch.Tensor, c: torch.Tensor, best_i: torch.Tensor, amb: torch.Tensor, kc: int, cmax: float, block_bytes: int
+) -> None:
+    """Replace ``best_i`` of the ambiguous rows by their float64 decision, a bounded block at a time."""
+    if not bool(amb.any()):
+        return
+    rows = amb.nonzero().squeeze(1)
+    step = max(1, block_bytes // (8 * c.shape[0]))  # (rows, K) float64 block stays within budget
+    for r0 in range(0, len(rows), step):
+        r = rows[r0 : r0 + step]
+        best_i[r] = _exact_nearest(xb[r], c, kc, cmax)
+
+
+def _assign_faiss(
+    xt: torch.Tensor, c: torch.Tensor, exact: bool, direct_sqdist: bool, chunk_points: int | None, block_bytes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """CPU path: faiss ``IndexFlatL2`` (float32 GEMM-form distances) gives the two nearest centroids;
+    a runner-up within the float32 error margin sends the point to the float64 decision."""
+    import faiss
+
+    n, d = xt.shape
+    k = c.shape[0]
+    cn = c.numpy()
+    index = faiss.IndexFlatL2(d)
+    index.add(cn)
+    cmax = float(np.sqrt((cn.astype(np.float64) ** 2).sum(1).max())) if k else 0.0
+    rel = 2.0 * (d + 2) * _U32
+    p_chunk = chunk_points or max(1024, block_bytes // (4 * d))
+    kc = chunk_sizes(n, k, d, block_bytes)[1]
+    out_i = torch.empty(n, dtype=torch.long)
+    out_d = torch.empty(n, dtype=torch.float32)
+    for p0 in range(0, n, p_chunk):
+        xb = xt[p0 : p0 + p_chunk].float().contiguous()
+        xnp = xb.numpy()
+        dist, idx = index.search(xnp, 2 if exact and k > 1 else 1)
+        if (idx[:, 0] < 0).any():  # faiss found no finite distance: NaN/inf in the points
+            from tokkit.errors import DataError
+
+            raise DataError("the points contain NaN or inf values")
+        best_i = torch.from_numpy(idx[:, 0].astype(np.int64))
+        best_d = torch.from_numpy(np.maximum(dist[:, 0], 0))
+        if exact and k > 1:
+            xn = torch.linalg.vector_norm(xb, dim=1)  # float32 is plenty for an error bound
+            margin = rel * (xn + cmax) ** 2 + 1e-30
+            amb = torch.from_numpy(dist[:, 1] - dist[:, 0]) <= margin
+            _resolve(xb, c, best_i, amb, kc, cmax, block_bytes)
+            if direct_sqdist:
+                diff = xb - c[best_i]
+                best_d = (diff * diff).sum(1)
+        out_i[p0 : p0 + len(xb)] = best_i
+        out_d[p0 : p0 + len(xb)] = best_d
+    return out_i, out_d
+
+
+def _exact_nearest(xs: torch.Tensor, c: torch.Tensor, kc: int, cmax: float) -> torch.Tensor:
+    """float64 decision for the few near-tie points: expansion over all centroids, then the direct
+    ``sum((x - c)^2)`` over the candidates within float64 rounding of the minimum."""
+    x64 = xs.double()
+    xn = (x64 * x64).sum(1)
+    vals = []
+    for k0 in range(0, c.shape[0], kc):
+        cb = c[k0 : k0 + kc].double()
+        vals.append(torch.addmm((cb * cb).sum(1).unsqueeze(0), x64, cb.t(), beta=1.0, alpha=-2.0))
+    d64 = torch.cat(vals, 1) + xn.unsqueeze(1)  # (A, K)
+    dmin = d64.min(1).values
+    scale = xn.sqrt() * (cmax * (1 + 1e-6)) * 2 + dmin.abs()
+    tol = 64 * (c.shape[1] + 2) * 2.0**-53 * (scale + 1.0)
+    out = torch.empty(xs.shape[0], dtype=torch.long, device=xs.device)
+    for r in range(xs.shape[0]):
+        cand = (d64[r] <= dmin[r] + tol[r]).nonzero().squeeze(1)  # ascending indices
+        direct = (x64[r].unsqueeze(0) - c[cand].double()).pow(2).sum(1)
+        out[r] = cand[int(torch.argmin(direct))]  # argmin: first of equal minima = lowest index
+    return out

@@ -1,0 +1,291 @@
+"""``tokkit fit-kmeans``: points (a feature store, or an encoder run over images) -> k-means ->
+a k-means tokenizer checkpoint.
+
+The sample: ``sample`` points drawn uniformly without replacement from all N * T feature
+vectors (default K * 256, faiss's own cap, but decided and reported here, never silent); all
+points when there are fewer. Under ``torchrun`` (torch backend, feature store input) each rank
+reads only its contiguous share of the sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokkit.errors import DataError, StoreError, UsageError
+from tokkit.progress import task
+
+log = logging.getLogger("tokkit.clustering")
+
+POINTS_PER_CENTROID = 256
+READ_ROWS = 256
+
+
+@dataclass
+class Points:
+    x: np.ndarray  # (n_local, D) float32
+    n_total: int  # points in the sample over all ranks
+    offset: int  # global sample position of x[0]
+    available: int  # N * T vectors that the sample was drawn from
+    attrs: dict[str, Any]
+
+
+def sample_positions(available: int, sample: int | None, k: int, seed: int) -> np.ndarray:
+    """Sorted flat positions (image * T + token) of the points used."""
+    want = k * POINTS_PER_CENTROID if sample is None else int(sample)
+    if want < 1:
+        raise UsageError(f"--sample must be >= 1, got {want}")
+    if want >= available:
+        return np.arange(available, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(available, size=want, replace=False)).astype(np.int64)
+
+
+def _shard(pos: np.ndarray) -> tuple[np.ndarray, int]:
+    from tokkit.clustering.kmeans import _dist
+
+    _, rank, world = _dist()
+    bounds = np.linspace(0, len(pos), world + 1).astype(np.int64)
+    return pos[bounds[rank] : bounds[rank + 1]], int(bounds[rank])
+
+
+def open_feature_store(path: str | Path) -> Any:
+    from tokkit.io.h5store import open_store
+
+    f = open_store(path, "feature")
+    ds = f.get("features")
+    if ds is None or ds.ndim != 3:
+        f.close()
+        raise StoreError(f"'{path}' has no (N, T, D) 'features' dataset")
+    committed = int(f.attrs.get("committed", -1))
+    if committed != ds.shape[0]:
+        f.close()
+        raise StoreError(f"'{path}' is truncated: {committed} of {ds.shape[0]} rows committed")
+    return f
+
+
+def points_from_store(path: str | Path, k: int, sample: int | None, seed: int) -> Points:
+    from tokkit.io.h5store import store_attrs
+
+    with open_feature_store(path) as f:
+        ds = f["features"]
+        n, t, d = ds.shape
+        attrs = store_attrs(f)
+        pos = sample_positions(n * t, sample, k, seed)
+        total = len(pos)
+        mine, offset = _shard(pos)
+        out = np.empty((len(mine), d), np.float32)
+        rows = mine // t
+        filled = 0
+        with task(f"Reading {Path(path).name}", total=len(mine)) as bar:
+            for r0 in range(int(rows[0]) if len(rows) else 0, int(rows[-1]) + 1 if len(rows) else 0, READ_ROWS):
+                lo, hi = np.searchsorted(rows, [r0, r0 + READ_ROWS])
+                if lo == hi:
+                    continue
+                try:
+                    block = ds[r0 : min(r0 + READ_ROWS, n)]
+                except OSError as e:
+                    raise StoreError(f"cannot read rows {r0}.. of '{path}': the file is damaged ({e})") from e
+                sel = mine[lo:hi] - r0 * t
+                flat = block.reshape(-1, d)
+                # all points of the block (the default when K*256 covers the data): no gather copy
+                out[filled : filled + (hi - lo)] = flat if hi - lo == len(flat) else flat[sel]
+                filled += hi - lo
+                bar.advance(int(hi - lo))
+    return Points(out, total, offset, n * t, attrs)
+
+
+def points_from_encoder(
+    encoder: Any, data: str, image_size: int, k: int, sample: int | None, seed: int, batch_size: int, dev: torch.device
+) -> Points:
+    from tokkit.clustering.kmeans import _dist
+    from tokkit.data import iter_batches, open_source
+
+    if _dist()[0]:
+        raise UsageError("under torchrun, give --features (run tokkit extract first)")
+    source = open_source(data)
+    gh, gw = encoder.grid(image_size)
+    t = gh * gw
+    pos = sample_positions(len(source) * t, sample, k, seed)
+    out = np.empty((len(pos), encoder.dim), np.float32)
+    filled = 0
+    with task(f"Encoding {data}", total=len(source)) as bar, torch.inference_mode():
+        for row, images, _ in iter_batches(source, image_size, batch_size):
+            f = encoder(images.to(dev)).flatten(2).transpose(1, 2).reshape(-1, encoder.dim).float().cpu().numpy()
+            lo, hi = np.searchsorted(pos, [row * t, (row + len(images)) * t])
+            out[filled : filled + hi - lo] = f[pos[lo:hi] - row * t]
+            filled += hi - lo
+            bar.advance(len(images))
+    attrs = {"source_spec": data, "grid": [gh, gw], "image_size": image_size}
+    return Points(out, len(pos), 0, len(source) * t, attrs)
+
+
+def fit_kmeans(
+    k: int,
+    out: str | Path,
+    *,
+    encoder: str | None = None,
+    data: str | None = None,
+    features: str | Path | None = None,
+    layer: str | int | None = None,
+    image_size: int | None = None,
+    l2_normalize: bool = False,
+    weights: str | None = None,
+    random_init: bool = False,
+    niter: int = 20,
+    sample: int | None = None,
+    init: str = "kmeans++",
+    spherical: bool = False,
+    seed: int = 1234,
+    backend: str = "faiss",
+    gpu: bool = False,
+    device: str = "auto",
+    batch_size: int = 32,
+    init_sample: int | None = None,
+) -> dict[str, Any]:
+    """Fit the codebook and write the checkpoint to ``out``; returns the ``--json`` summary plus
+    ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``."""
+    from tokkit.device import resolve_device
+
+    if (features is None) == (encoder is None and data is None):
+        raise UsageError("give either --features F.h5 or --encoder E with --data D")
+    if features is None and (encoder is None or data is None):
+        raise UsageError("--encoder and --data go together")
+    if features is not None and (layer is not None or weights or random_init or image_size):
+        raise UsageError(
+            "--layer/--weights/--random-init/--image-size describe an encoder; a --features store has its own"
+        )
+    if k < 1:
+        raise UsageError(f"--k must be >= 1, got {k}")
+    dev = resolve_device(device)
+    with _torchrun_group(backend, dev):
+        return _fit(
+            k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
+            init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
+    """Under torchrun (WORLD_SIZE > 1) join the process group for the torch backend: gloo on CPU,
+    nccl on CUDA. Outside torchrun, or when the caller already set one up, do nothing."""
+    import os
+
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+        yield
+        return
+    if backend != "torch":
+        raise UsageError("under torchrun, fit-kmeans needs --backend torch (faiss runs in one process)")
+    if dev.type == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    try:
+        yield
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _fit(
+    k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
+    init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+) -> dict[str, Any]:  # fmt: skip
+    from tokkit.clustering.kmeans import _dist, kmeans
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.io.provenance import provenance
+    from tokkit.tokenizers.kmeans import KMeansConfig, KMeansTokenizer
+
+    if dev.type == "cuda" and _dist()[0]:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    if features is not None:
+        pts = points_from_store(features, k, sample, seed)
+        a = pts.attrs
+        for key in ("encoder", "layer", "image_size"):
+            if key not in a:
+                raise StoreError(f"'{features}' lacks the '{key}' attribute: not written by tokkit extract")
+        store_weights = a.get("weights") or None
+        cfg = KMeansConfig(
+            encoder=str(a["encoder"]),
+            layer=str(a["layer"]),
+            image_size=int(a["image_size"]),
+            l2_normalize=bool(a.get("l2_normalize", False)) or l2_normalize,
+            spherical=spherical,
+            codebook_size=k,
+            dim=int(pts.x.shape[1]),
+            encoder_weights=None if store_weights in (None, "random-init") else str(store_weights),
+            random_init=store_weights == "random-init",
+        )
+        if l2_normalize and not a.get("l2_normalize", False):
+            pts.x /= np.maximum(np.linalg.norm(pts.x, axis=1, keepdims=True), 1e-12)
+        data_spec = a.get("source_spec")
+    else:
+        from tokkit.encoders import create_encoder
+
+        enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
+        enc = enc.to(dev)
+        size = int(image_size or enc.input_size)
+        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev)
+        cfg = KMeansConfig(
+            encoder=enc.spec,
+            layer=str(getattr(enc, "layer", "last")),
+            image_size=size,
+            l2_normalize=l2_normalize,
+            spherical=spherical,
+            codebook_size=k,
+            dim=int(enc.dim),
+            encoder_weights=str(Path(weights).resolve()) if weights else None,
+            random_init=random_init,
+        )
+        data_spec = data
+    if pts.n_total < k:
+        raise DataError(
+            f"--k {k} is larger than the number of points ({pts.n_total} feature vectors)",
+            hint="lower --k or give more images",
+        )
+    if not np.isfinite(pts.x).all():
+        where = features if features is not None else f"{encoder} on {data}"
+        raise DataError(f"the features from {where} contain NaN or inf values", hint="check the encoder and the images")
+    if _dist()[1] == 0:
+        log.info("k-means on %d of %d feature vectors (dim %d, K=%d)", pts.n_total, pts.available, pts.x.shape[1], k)
+    result = kmeans(
+        pts.x,
+        k,
+        niter=niter,
+        init=init,
+        seed=seed,
+        spherical=spherical,
+        backend=backend,
+        gpu=gpu,
+        device=dev if backend == "torch" else "cpu",
+        n_total=pts.n_total,
+        offset=pts.offset,
+        init_sample=init_sample,
+        check_finite=False,  # checked above, with the file name in the message
+    )
+    summary = result.summary()
+    info = {
+        **summary,
+        "out": str(out),
+        "sample": pts.n_total,
+        "points_available": pts.available,
+        "init_sample": result.init_sample,
+        "device": result.device,
+        "spherical": spherical,
+        "seed": seed,
+    }
+    if _dist()[1] == 0:
+        tok = KMeansTokenizer(cfg)
+        tok.set_centroids(torch.from_numpy(result.centroids))
+        prov = provenance(data=data_spec, features=str(features) if features else None, sample=pts.n_total)
+        save_checkpoint(tok, out, provenance=prov, extra_files={"kmeans.json": info})
+    return info

@@ -1,0 +1,194 @@
+"""``tokkit tokenize``: a k-means tokenizer over images or a feature store -> a token store.
+
+Token store (kind "token"): ``tokens`` (N, h, w) (or (N, T) when the features have no grid),
+int16 when K <= 32768 else int32, ``image_index`` (N,); attrs ``codebook_size``, ``tokenizer``
+(path), ``grid``, ``source_spec`` (and ``features`` when read from a store). Exact nearest centroid,
+chunked over points and centroids; written and committed chunk by chunk, resumable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokkit.errors import DataError, UsageError
+from tokkit.progress import task
+
+
+@dataclass
+class TokenizeResult:
+    out: str
+    tokenizer: str
+    num_images: int
+    tokens_per_image: int
+    grid: list[int] | None
+    codebook_size: int
+    resumed_from: int
+    seconds: float
+    utilization: float
+    perplexity: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def token_dtype(k: int) -> type:
+    return np.int16 if k <= 32768 else np.int32
+
+
+def _check_store_matches(tok: Any, attrs: dict[str, Any], d: int, features: str) -> None:
+    cfg = tok.config
+    if d != cfg.dim:
+        raise DataError(
+            f"'{features}' holds {d}-d features but the codebook is {cfg.dim}-d",
+            hint="extract with the tokenizer's encoder",
+        )
+    for key, want in (("encoder", cfg.encoder), ("layer", str(cfg.layer)), ("image_size", cfg.image_size)):
+        if key in attrs and want is not None and str(attrs[key]) != str(want):
+            raise DataError(
+                f"'{features}' was extracted with {key}={attrs[key]!r}, the tokenizer uses {want!r}",
+                hint="extract again with the tokenizer's encoder settings",
+            )
+    if bool(attrs.get("l2_normalize", False)) and not cfg.l2_normalize:
+        raise DataError(f"'{features}' holds L2-normalised features; the tokenizer expects raw ones")
+
+
+def tokenize(
+    tokenizer: str | Path,
+    out: str | Path,
+    *,
+    data: str | None = None,
+    features: str | Path | None = None,
+    batch_size: int = 32,
+    chunk_rows: int = 256,
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+) -> TokenizeResult:
+    from tokkit.clustering.assign import assign
+    from tokkit.device import resolve_device
+    from tokkit.io.checkpoint import load_tokenizer
+    from tokkit.io.h5store import StoreWriter, store_attrs
+    from tokkit.metrics.usage import usage_from_counts
+
+    if (data is None) == (features is None):
+        raise UsageError("give exactly one of --data D or --features F.h5")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    dev = resolve_device(device)
+    tok = load_tokenizer(tokenizer, device=dev)
+    if tok.architecture != "kmeans":
+        raise UsageError(f"'{tokenizer}' is a {tok.architecture} tokenizer; tokkit tokenize takes a k-means one")
+    k = tok.codebook_size
+    centroids = tok.centroids.float()
+    mode = "resume" if resume else ("overwrite" if overwrite else "new")
+    counts = np.zeros(k, np.int64)
+    t0 = time.perf_counter()
+    if features is not None:
+        from tokkit.clustering.fit import open_feature_store
+
+        f = open_feature_store(features)
+        try:
+            ds = f["features"]
+            n, t, d = ds.shape
+            attrs = store_attrs(f)
+            _check_store_matches(tok, attrs, d, str(features))
+            grid = attrs.get("grid")
+            if grid is not None and int(grid[0]) * int(grid[1]) != t:
+                grid = None
+            shape = (int(grid[0]), int(grid[1])) if grid else (t,)
+            normalize = tok.config.l2_normalize and not attrs.get("l2_normalize", False)
+            identity = {
+                "codebook_size": k,
+                "tokenizer": str(tokenizer),
+                "grid": list(shape) if grid else None,
+                "source_spec": attrs.get("source_spec"),
+                "features": str(features),
+            }
+            with StoreWriter(
+                out,
+                "token",
+                n,
+                {"tokens": (shape, token_dtype(k)), "image_index": ((), np.int64)},
+                identity,
+                mode=mode,
+                chunk_rows=chunk_rows,
+            ) as w:
+                start = w.committed
+                with task("Tokenizing features", total=n) as bar:
+                    bar.advance(start)
+                    for r0 in range(start, n, chunk_rows):
+                        r1 = min(r0 + chunk_rows, n)
+                        x = torch.from_numpy(np.asarray(ds[r0:r1], dtype=np.float32).reshape(-1, d))
+                        if normalize:
+                            x = torch.nn.functional.normalize(x, dim=1)
+                        idx, sq = assign(x, centroids, direct_sqdist=False)
+                        if not bool(torch.isfinite(sq).all()):  # NaN/inf anywhere in a row shows in its distance
+                            raise DataError(f"'{features}' has NaN or inf features in rows {r0}..{r1 - 1}")
+                        idx = idx.numpy()
+                        counts += np.bincount(idx, minlength=k)
+                        index = f["image_index"][r0:r1] if "image_index" in f else np.arange(r0, r1)
+                        w.write(
+                            r0, {"tokens": idx.reshape(r1 - r0, *shape).astype(token_dtype(k)), "image_index": index}
+                        )
+                        bar.advance(r1 - r0)
+                if not w.done:
+                    w.finish()
+        finally:
+            f.close()
+        grid_out = list(shape) if grid else None
+    else:
+        from tokkit.data import iter_batches, open_source
+
+        source = open_source(data)
+        n = len(source)
+        size = int(tok.config.image_size)
+        shape = tuple(tok.token_shape(size))
+        identity = {"codebook_size": k, "tokenizer": str(tokenizer), "grid": list(shape), "source_spec": data}
+        with StoreWriter(
+            out,
+            "token",
+            n,
+            {"tokens": (shape, token_dtype(k)), "image_index": ((), np.int64)},
+            identity,
+            mode=mode,
+            chunk_rows=batch_size,
+        ) as w:
+            start = w.committed
+            with task(f"Tokenizing {data}", total=n) as bar, torch.inference_mode():
+                bar.advance(start)
+                for row, images, idx_img in iter_batches(source, size, batch_size, start=start):
+                    idx = tok.encode(images.to(dev)).indices.cpu().numpy()
+                    counts += np.bincount(idx.reshape(-1), minlength=k)
+                    w.write(
+                        row, {"tokens": idx.astype(token_dtype(k)), "image_index": idx_img.numpy().astype(np.int64)}
+                    )
+                    bar.advance(len(idx_img))
+            if not w.done:
+                w.finish()
+        t = int(np.prod(shape))
+        grid_out = list(shape)
+    if start > 0:  # usage over the whole store, not just the resumed part
+        from tokkit.io.h5store import open_store
+
+        with open_store(out, "token") as g:
+            counts = np.bincount(np.asarray(g["tokens"][:]).reshape(-1).astype(np.int64), minlength=k)
+    usage = usage_from_counts(counts)
+    secs = time.perf_counter() - t0
+    return TokenizeResult(
+        out=str(out),
+        tokenizer=str(tokenizer),
+        num_images=n,
+        tokens_per_image=int(t),
+        grid=grid_out,
+        codebook_size=k,
+        resumed_from=start,
+        seconds=secs,
+        utilization=float(usage["utilization"]),
+        perplexity=float(usage["perplexity"]),
+    )
