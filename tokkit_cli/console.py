@@ -41,17 +41,22 @@ class RichReporter:
     """tokkit.progress reporter: rich bars on stderr."""
 
     def __init__(self, console: Console = stderr, disable: bool = False):
-        self.progress = Progress(
+        self.console = console
+        self.disable = disable
+        self.progress = self._new_progress()
+        self._active = 0
+
+    def _new_progress(self) -> Progress:
+        return Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=console,
+            console=self.console,
             transient=False,
-            disable=disable,
+            disable=self.disable,
         )
-        self._active = 0
 
     def start(self, description: str, total: int | None):
         if self._active == 0:
@@ -64,6 +69,8 @@ class RichReporter:
         self._active -= 1
         if self._active == 0:
             self.progress.stop()
+            # a fresh Progress for the next task: a stopped one would draw its finished bars again
+            self.progress = self._new_progress()
 
 
 class _RichTask:

@@ -103,10 +103,8 @@ def test_bad_stores_give_one_clear_line(cli, tmp_path):
         f["features"] = np.zeros((2, 3, 4))
     (tmp_path / "text.h5").write_text("not hdf5")
     write_features(tmp_path / "partial.h5", rows=16, finish=False)
-    with h5py.File(tmp_path / "empty.h5", "w") as f:  # StoreWriter cannot make a 0-row store; a foreign tool might
-        f.attrs.update(format="tokkit-token-store", format_version=1, num_rows=0, committed=0, complete=True)
-        f.attrs["codebook_size"] = K
-        f.create_dataset("tokens", shape=(0, H, W), dtype="int32")
+    with StoreWriter(tmp_path / "empty.h5", "token", 0, {"tokens": ((H, W), np.int32)}, {"codebook_size": K}) as w:
+        w.finish()
     cases = [
         (("features", tmp_path / "plain.h5"), "not a tokkit store"),
         (("tokens", tmp_path / "plain.h5"), "not a tokkit store"),

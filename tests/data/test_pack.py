@@ -114,3 +114,10 @@ def test_not_a_tokkit_store(tmp_path):
     (tmp_path / "y.h5").write_bytes(b"junk")
     with pytest.raises(StoreError, match="not a readable HDF5"):
         open_source(str(tmp_path / "y.h5"))
+
+
+def test_store_writer_handles_zero_rows(tmp_path):
+    with StoreWriter(tmp_path / "e.h5", "token", 0, {"tokens": ((2, 2), np.int16)}, {"x": 1}) as w:
+        w.finish()
+    with h5py.File(tmp_path / "e.h5", "r") as f:
+        assert f["tokens"].shape == (0, 2, 2) and f.attrs["complete"]

@@ -94,7 +94,8 @@ class StoreWriter:
             for k, v in identity.items():
                 f.attrs[k] = _attr_value(v)
             for name, (row_shape, dtype) in datasets.items():
-                chunk = (max(1, min(chunk_rows, max(self.num_rows, 1))), *row_shape)
+                # h5py refuses a chunk larger than a 0-row dataset: an empty store is contiguous.
+                chunk = (min(chunk_rows, self.num_rows), *row_shape) if self.num_rows else None
                 f.create_dataset(
                     name, shape=(self.num_rows, *row_shape), dtype=dtype, chunks=chunk, compression=compression
                 )

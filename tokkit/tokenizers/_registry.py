@@ -15,6 +15,22 @@ def register_tokenizer(name: str, factory: Callable[..., Tokenizer] | None = Non
     return TOKENIZERS.register(name, factory, help=help)
 
 
+def register_variants(
+    tokenizer_cls: type[Tokenizer], config_cls: type, variants: dict[str, dict[str, Any]], doc: str
+) -> None:
+    """Register each named preset; its factory builds ``tokenizer_cls(config_cls(**{**preset, **overrides}))``.
+
+    The help text of a name is its line ````NAME``: ...`` in ``doc`` (the family module's docstring).
+    """
+
+    def factory(preset: dict[str, Any]) -> Callable[..., Tokenizer]:
+        return lambda **overrides: tokenizer_cls(config_cls(**{**preset, **overrides}))
+
+    for name, preset in variants.items():
+        line = doc.split(f"``{name}``: ", 1)[1].split("\n")[0] if f"``{name}``: " in doc else ""
+        register_tokenizer(name, factory(preset), help=line.replace("``", ""))
+
+
 def create_tokenizer(name: str, **overrides: Any) -> Tokenizer:
     """Build a registered tokenizer; ``overrides`` replace fields of its config dataclass."""
     return TOKENIZERS.create(name, **overrides)

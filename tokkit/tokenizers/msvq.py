@@ -23,7 +23,7 @@ from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.layers.quantizer import MultiScaleQuantizer
 from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
-from tokkit.tokenizers._registry import register_tokenizer
+from tokkit.tokenizers._registry import register_variants
 from tokkit.tokenizers.vqgan import ConvConfig, check_images
 
 
@@ -166,14 +166,4 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _factory(preset: dict[str, Any]):
-    def make(**overrides: Any) -> MSVQ:
-        return MSVQ(MSVQConfig(**{**preset, **overrides}))
-
-    return make
-
-
-for _name, _preset in VARIANTS.items():
-    register_tokenizer(
-        _name, _factory(_preset), help=__doc__.split(f"``{_name}``: ", 1)[1].split("\n")[0].replace("``", "")
-    )
+register_variants(MSVQ, MSVQConfig, VARIANTS, __doc__)

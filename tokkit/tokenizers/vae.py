@@ -22,7 +22,7 @@ from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.losses.recon import kl_loss
 from tokkit.tokenizers._base import TokenBatch, Tokenizer, TrainOutput
-from tokkit.tokenizers._registry import register_tokenizer
+from tokkit.tokenizers._registry import register_variants
 from tokkit.tokenizers.vqgan import ConvConfig, check_images
 
 
@@ -102,14 +102,4 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _factory(preset: dict[str, Any]):
-    def make(**overrides: Any) -> VAE:
-        return VAE(VAEConfig(**{**preset, **overrides}))
-
-    return make
-
-
-for _name, _preset in VARIANTS.items():
-    register_tokenizer(
-        _name, _factory(_preset), help=__doc__.split(f"``{_name}``: ", 1)[1].split("\n")[0].replace("``", "")
-    )
+register_variants(VAE, VAEConfig, VARIANTS, __doc__)

@@ -17,7 +17,7 @@ from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.layers.quantizer import VectorQuantizer
 from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
-from tokkit.tokenizers._registry import register_tokenizer
+from tokkit.tokenizers._registry import register_variants
 
 
 def _tuples(cfg: Any) -> None:
@@ -174,14 +174,4 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _factory(preset: dict[str, Any]):
-    def make(**overrides: Any) -> VQGAN:
-        return VQGAN(VQGANConfig(**{**preset, **overrides}))
-
-    return make
-
-
-for _name, _preset in VARIANTS.items():
-    register_tokenizer(
-        _name, _factory(_preset), help=__doc__.split(f"``{_name}``: ", 1)[1].split("\n")[0].replace("``", "")
-    )
+register_variants(VQGAN, VQGANConfig, VARIANTS, __doc__)
