@@ -60,3 +60,14 @@ def messy_folder(tmp_path: Path) -> Path:
 
 GOOD_IN_MESSY = 10
 BAD_IN_MESSY = ("empty.png", "text.png", "truncated.jpg")
+
+
+@pytest.fixture(autouse=True)
+def _no_user_weights_or_caches(tmp_path_factory, monkeypatch):
+    """Tests never see the developer's weight files or caches: what a test needs, it writes."""
+    home = tmp_path_factory.mktemp("isolated")
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("TOKKIT_CACHE_DIR", str(home / "tokkit-cache"))
+    monkeypatch.setenv("TOKKIT_OFFLINE", "1")
+    monkeypatch.delenv("TOKKIT_WEIGHTS_DIR", raising=False)

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -77,23 +78,25 @@ def test_interrupted_pack_resumes_to_identical_content(tmp_path, monkeypatch):
 
 
 def test_killed_process_resumes_to_identical_content(tmp_path):
-    """A real SIGKILL of `tokkit data pack`, then --resume."""
-    spec = "builtin:photos:n=400,size=96"
+    """A real SIGKILL of `tokkit data pack` part-way through, then --resume."""
+    spec = "builtin:photos:n=1500,size=72"
     env = {**os.environ, "TOKKIT_NO_PROGRESS": "1", "HDF5_USE_FILE_LOCKING": "FALSE"}
     cmd = [sys.executable, "-m", "tokkit_cli", "data", "pack", spec, "--image-size", "64", "--chunk", "8"]
-    subprocess.run([*cmd, "--out", str(tmp_path / "full.h5")], check=True, env=env, capture_output=True)
     proc = subprocess.Popen([*cmd, "--out", str(tmp_path / "cut.h5")], env=env)
-    deadline = time.time() + 60
-    while not (tmp_path / "cut.h5").exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.8)
+    # chunks are allocated as they are written: a file past ~4 chunks of pixels has committed rows
+    cut, deadline = tmp_path / "cut.h5", time.time() + 120
+    while (not cut.exists() or cut.stat().st_size < 4 * 8 * 64 * 64 * 3) and time.time() < deadline:
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    r = subprocess.run(
-        [*cmd, "--out", str(tmp_path / "cut.h5"), "--resume", "--json"], env=env, capture_output=True, text=True
-    )
+    with h5py.File(cut, "r") as f:
+        committed, complete = int(f.attrs["committed"]), bool(f.attrs["complete"])
+    assert not complete and 0 < committed < 1500, (committed, complete)  # the kill landed mid-way
+    r = subprocess.run([*cmd, "--out", str(cut), "--resume", "--json"], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    np.testing.assert_array_equal(read_all(tmp_path / "full.h5")[0], read_all(tmp_path / "cut.h5")[0])
+    assert json.loads(r.stdout)["resumed_from"] == committed
+    subprocess.run([*cmd, "--out", str(tmp_path / "full.h5")], check=True, env=env, capture_output=True)
+    np.testing.assert_array_equal(read_all(tmp_path / "full.h5")[0], read_all(cut)[0])
 
 
 def test_pack_cli_json(cli, tmp_path):

@@ -82,3 +82,8 @@ def test_transforms_shapes_and_range():
     torch.testing.assert_close(ds[0][0], ds[0][0])  # same seed/epoch/index, same augmentation
     ds.set_epoch(1)
     assert ds[0][0].shape == (3, 32, 32)
+
+
+def test_builtin_photos_identity_names_the_photos():
+    ident = open_source("builtin:photos:n=3,size=16").identity()
+    assert ident["num_images"] == 3 and "astronaut" in ident["photos"] and "chelsea" in ident["photos"]

@@ -116,7 +116,7 @@ def test_inception_loads_a_weight_file_and_extracts_2048d(tmp_path, monkeypatch)
     desc = feats.describe()
     assert "torch-fidelity" in desc["implementation"] and desc["weights"] == INCEPTION_FILE
     # a folder holding the file works too
-    from tokkit.metrics.weights import resolve_weight_file
+    from tokkit.io.weights import resolve_weight_file
 
     assert resolve_weight_file(INCEPTION_FILE, None, tmp_path) == path
 

@@ -45,9 +45,12 @@ def test_torchrun_two_processes_equal_single_process_averaging(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKKIT_NO_PROGRESS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "tokkit_cli", "train", "vqgan-tiny", "--out", str(tmp_path / "ddp"), "--batch-size", "2",
-           *args, *sets]  # fmt: skip
+           *args, *sets, "--json"]  # fmt: skip
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # --json under torchrun: exactly one object, from the writing rank
+    assert len(proc.stdout.strip().splitlines()) == 1
+    assert json.loads(proc.stdout)["final_checkpoint"]
     # one writer: one metrics line per step, one config, no stray temp dirs
     lines = [json.loads(x) for x in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "loss" in x] == [1, 2, 3]

@@ -48,7 +48,7 @@ def _fake_alexnet(path):
     return state
 
 
-def test_lpips_loads_backbone_from_a_file(tmp_path):
+def test_lpips_loads_backbone_from_a_file(tmp_path, monkeypatch):
     from tokkit.losses.perceptual import ALEXNET_FILE, load_lpips
 
     state = _fake_alexnet(tmp_path / ALEXNET_FILE)
@@ -58,14 +58,11 @@ def test_lpips_loads_backbone_from_a_file(tmp_path):
     assert not any(p.requires_grad for p in model.parameters())
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     assert float(model(x, x).abs().max()) < 1e-6 and float(model(x, -x).mean()) > 0
-    # found through TOKKIT_WEIGHTS_DIR too
-    import os
-
-    os.environ["TOKKIT_WEIGHTS_DIR"] = str(tmp_path)
-    try:
-        load_lpips(None, download=False)
-    finally:
-        del os.environ["TOKKIT_WEIGHTS_DIR"]
+    # found through TOKKIT_WEIGHTS_DIR too (the torch cache is empty: the env folder is the only source)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    monkeypatch.setenv("TOKKIT_WEIGHTS_DIR", str(tmp_path))
+    via_env = load_lpips(None, download=False)
+    torch.testing.assert_close(getattr(via_env.net.slice1, "0").weight, state["features.0.weight"])
 
 
 def test_lpips_missing_offline_is_one_clear_error(tmp_path, monkeypatch):

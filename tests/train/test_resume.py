@@ -82,6 +82,8 @@ def test_run_directory_and_load(tmp_path):
     assert tok.architecture == "vqgan" and tok.codebook_size == 32
     ckpt_cfg = json.loads((run / "checkpoints" / "final" / "config.json").read_text())
     assert ckpt_cfg["provenance"]["data"] == cfg.data and ckpt_cfg["provenance"]["step"] == 6
+    # the training size travels with the checkpoint: evaluation defaults to it
+    assert ckpt_cfg["provenance"]["image_size"] == cfg.image_size == tok.native_image_size
     # the state file holds tensors and plain data only
     state = torch.load(run / "checkpoints" / "last" / "train_state.pt", weights_only=True)
     assert state["step"] == 6

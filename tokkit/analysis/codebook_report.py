@@ -54,12 +54,7 @@ class _Encoded:
 def _image_size(tok: Any, image_size: int | None) -> int:
     if image_size:
         return int(image_size)
-    cfg = tok.config
-    for name in ("image_size", "resolution", "img_size"):
-        v = getattr(cfg, name, None)
-        if isinstance(v, int) and v > 0:
-            return v
-    return 256
+    return getattr(tok, "native_image_size", None) or 256
 
 
 def _encode_data(

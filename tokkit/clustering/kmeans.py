@@ -173,16 +173,18 @@ def split_empty(c: torch.Tensor, counts: torch.Tensor) -> int:
     d = c.shape[1]
     sign = torch.ones(d, device=c.device)
     sign[1::2] = -1
+    fixed = 0
     for j in empty:
         big = int(torch.argmax(counts))
         if counts[big] < 2:
-            break
+            break  # nothing left to split: the rest stay empty and are not counted as fixed
         eps = 1e-3 * (float(c[big].norm()) / math.sqrt(d) + 1e-6)
         c[j] = c[big] + eps * sign
         c[big] = c[big] - eps * sign
         counts[j] = counts[big] // 2
         counts[big] -= counts[j]
-    return len(empty)
+        fixed += 1
+    return fixed
 
 
 # --- Lloyd ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Options follow the name: ``builtin:photos:n=64,size=128``.
 from __future__ import annotations
 
 import functools
+import logging
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -36,6 +37,7 @@ SKIMAGE_PHOTOS = (
     "clock",
 )
 MIN_PHOTO_SIDE = 128
+log = logging.getLogger("tokkit.data")
 
 
 def _rng(*keys: int) -> np.random.Generator:
@@ -54,7 +56,8 @@ def photo_library() -> tuple[tuple[str, np.ndarray], ...]:
             continue
         try:
             img = np.asarray(loader())
-        except Exception:  # a photo that would need a download is simply not in the set
+        except Exception as e:  # a photo that would need a download is not in the set: say so
+            log.warning("builtin:photos: scikit-image photo '%s' did not load (%s); the set differs", name, e)
             continue
         if img.dtype != np.uint8:
             img = np.clip(img * (255.0 if img.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
@@ -124,8 +127,8 @@ def _int_option(value: str | int, name: str, lo: int = 1) -> int:
 @DATASETS.register("builtin:photos", help="crops of the real photographs bundled with scikit-image/scikit-learn")
 def builtin_photos(spec: str = "builtin:photos", n: str | int = 256, size: str | int = 256, seed: str | int = 0):
     n, size, seed = _int_option(n, "n"), _int_option(size, "size", 8), _int_option(seed, "seed", 0)
-    photo_library()  # fail early and clearly if nothing loads
-    return GeneratedSource(spec, n, functools.partial(photo_crop, size=size, seed=seed), size)
+    names = [name for name, _ in photo_library()]  # fails early and clearly if nothing loads
+    return GeneratedSource(spec, n, functools.partial(photo_crop, size=size, seed=seed), size, {"photos": names})
 
 
 @DATASETS.register("builtin:shapes", help="procedural shapes on gradients (for tests)")

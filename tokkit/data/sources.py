@@ -161,11 +161,17 @@ class GeneratedSource(ImageSource):
 
     kind = "builtin"
 
-    def __init__(self, spec: str, n: int, make: Callable[[int], np.ndarray], size: int):
+    def __init__(
+        self, spec: str, n: int, make: Callable[[int], np.ndarray], size: int, about: dict[str, Any] | None = None
+    ):
         super().__init__(spec)
         self._n = n
         self._make = make
         self.size = size
+        self.about = about or {}  # what else fixes the images (e.g. which photos loaded)
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), **self.about}
 
     def __len__(self) -> int:
         return self._n

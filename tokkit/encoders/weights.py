@@ -13,18 +13,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tokkit.errors import DataError, WeightsMissingError
+from tokkit.io.weights import offline as is_offline  # one definition of "offline" for all weights
 
 log = logging.getLogger("tokkit.encoders")
 
 WEIGHTS_ENV = "TOKKIT_WEIGHTS_DIR"
-
-
-def is_offline() -> bool:
-    """True when the user said so (HF_HUB_OFFLINE / TOKKIT_OFFLINE); then no download is tried."""
-    for var in ("TOKKIT_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return True
-    return False
 
 
 def explicit_weights(path: str | os.PathLike) -> Path:

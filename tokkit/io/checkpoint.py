@@ -130,6 +130,7 @@ def load_tokenizer(path: str | Path, device: str | torch.device = "cpu", **overr
     except RuntimeError as e:
         raise TokkitError(f"weights in '{weights}' do not fit architecture '{config['architecture']}': {e}") from e
     tokenizer.checkpoint_path = str(path)  # type: ignore[attr-defined]
+    tokenizer.provenance = dict(config.get("provenance") or {})  # type: ignore[attr-defined]
     return tokenizer.to(device).eval()
 
 

@@ -40,9 +40,9 @@ def tokenizer_info(tok: Tokenizer) -> dict[str, Any]:
 
 
 def resolve_image_size(tok: Tokenizer, source: Any, image_size: int | None) -> int:
-    """``--image-size``, else the tokenizer's configured size, else the builtin set's size, else 256."""
+    """``--image-size``, else the tokenizer's own (configured or trained) size, else the builtin set's, else 256."""
     if image_size is None:
-        image_size = getattr(tok.config, "image_size", None) or getattr(source, "size", None) or 256
+        image_size = tok.native_image_size or getattr(source, "size", None) or 256
     image_size = int(image_size)
     if image_size < 8:
         raise UsageError(f"--image-size {image_size} is too small (minimum 8)")

@@ -202,7 +202,7 @@ class InceptionFeatures:
 
     def __init__(self, weights: str | Path | None = None, device: torch.device | str = "cpu"):
         from tokkit.io.checkpoint import torch_load_weights
-        from tokkit.metrics.weights import resolve_weight_file
+        from tokkit.io.weights import resolve_weight_file
 
         path = resolve_weight_file(INCEPTION_FILE, INCEPTION_URL, weights, what="FID Inception")
         state = torch_load_weights(path)

@@ -14,20 +14,19 @@ Conventions (written into every result's ``protocol``):
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tokkit.errors import WeightsMissingError
+from tokkit.losses.perceptual import ALEXNET_FILE  # noqa: F401  (re-exported: the file LPIPS needs)
 from tokkit.tokenizers._base import Tokenizer
 
 log = logging.getLogger("tokkit.metrics")
 
 PSNR_CAP_DB = 100.0
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = "https://download.pytorch.org/models/" + ALEXNET_FILE
+SSIM_WINDOW = 11  # Gaussian window side (sigma 1.5), as scikit-image's gaussian_weights=True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,39 +80,15 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # LPIPS
 # ---------------------------------------------------------------------------------------------
-def _alexnet_to_lpips(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """torchvision alexnet ``features.{i}.*`` -> lpips' ``net.slice{k}.{i}.*`` (slices split at 2, 5, 8, 10)."""
-    bounds = [(1, 0, 2), (2, 2, 5), (3, 5, 8), (4, 8, 10), (5, 10, 12)]
-    out = {}
-    for key, v in state.items():
-        if not key.startswith("features."):
-            continue
-        i = int(key.split(".")[1])
-        k = next(s for s, lo, hi in bounds if lo <= i < hi)
-        out[f"net.slice{k}.{key[len('features.') :]}"] = v
-    return out
-
-
 class LPIPSMetric:
     """LPIPS v0.1 with the AlexNet trunk; the linear heads ship in the ``lpips`` package."""
 
     def __init__(self, device: torch.device | str = "cpu", weights: str | Path | None = None):
-        from tokkit.io.checkpoint import torch_load_weights
-        from tokkit.metrics.weights import resolve_weight_file
+        from tokkit.losses.perceptual import find_alexnet, load_lpips
 
-        path = resolve_weight_file(ALEXNET_FILE, ALEXNET_URL, weights, what="LPIPS AlexNet")
-        import lpips  # after the weights are found: its torchvision import costs seconds
-
-        trunk = _alexnet_to_lpips(torch_load_weights(path))
-        # pnet_rand=True only skips torchvision's own download; the trunk is filled right below.
-        with warnings.catch_warnings():  # torchvision's "pretrained is deprecated" notice from inside lpips
-            warnings.simplefilter("ignore", UserWarning)
-            model = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-        missing = [k for k in model.state_dict() if k.startswith("net.") and k not in trunk]
-        if missing:
-            raise WeightsMissingError(f"'{path}' is not a torchvision AlexNet state dict (missing {missing[0]})")
-        model.load_state_dict(trunk, strict=False)
-        self.model = model.to(device).eval()
+        hint = "pass --lpips-weights PATH or put it in $TOKKIT_WEIGHTS_DIR / the torch hub cache"
+        path = find_alexnet(weights, download=True, hint=hint)  # one lookup (and at most one download)
+        self.model = load_lpips(path, download=False, hint=hint).to(device)
         self.device = torch.device(device)
         self.weights_path = str(path)
 
@@ -231,6 +206,10 @@ def evaluate_recon(
     warnings: list[str] = []
     n = C.resolve_num_images(source, num_images, warnings)
     size = C.resolve_image_size(tok, source, image_size)
+    if size < SSIM_WINDOW:
+        from tokkit.errors import UsageError
+
+        raise UsageError(f"--image-size {size} is below SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window", hint="use >= 11")
     if batch_size < 1:
         from tokkit.errors import UsageError
 

@@ -136,6 +136,15 @@ class Tokenizer(nn.Module, ABC):
     def can_decode(self) -> bool:
         return True
 
+    @property
+    def native_image_size(self) -> int | None:
+        """The image side it was built or trained for: ``config.image_size``, else the training size
+        recorded in its checkpoint's provenance, else None."""
+        size = getattr(self.config, "image_size", None)
+        if not size:
+            size = getattr(self, "provenance", {}).get("image_size")
+        return int(size) if size else None
+
     # --- checkpoint hooks ----------------------------------------------------------------------
     def checkpoint_state(self) -> dict[str, torch.Tensor]:
         """Tensors saved in ``model.safetensors``. Frozen pretrained parts may be left out."""

@@ -85,6 +85,10 @@ class MSVQ(Tokenizer):
     def image_size(self) -> int:
         return self.config.patch_nums[-1] * self.downsample_factor
 
+    @property
+    def native_image_size(self) -> int:
+        return self.image_size()  # the finest scale fixes the size
+
     def token_shape(self, image_size: int) -> list[tuple[int, int]]:
         self._check_size(image_size)
         return [(s, s) for s in self.config.patch_nums]

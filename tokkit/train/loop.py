@@ -380,7 +380,13 @@ class Trainer:
             if self.ema is not None:
                 self.ema.swap(self.model)
             try:
-                prov = provenance(data=self.cfg.data, step=step, run=str(self.out), ema=self.ema is not None)
+                prov = provenance(
+                    data=self.cfg.data,
+                    image_size=self.cfg.image_size,
+                    step=step,
+                    run=str(self.out),
+                    ema=self.ema is not None,
+                )
                 save_checkpoint(self.tokenizer, tmp, provenance=prov)
             finally:
                 if self.ema is not None:

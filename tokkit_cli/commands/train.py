@@ -67,12 +67,12 @@ def train_command(
     with session(seed):
         cfg = resolve_config(architecture, config_file=config, flags=flags, sets=list(set_ or []))
         result = train(cfg, out, resume=resume, device=device).to_dict()
+    if result["final_checkpoint"] is None:  # a non-writing torchrun rank: rank 0 reports
+        return
     if json:
         from tokkit_cli.console import print_json
 
         print_json(result)
-        return
-    if result["final_checkpoint"] is None:
         return
     from rich.table import Table
 

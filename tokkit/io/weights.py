@@ -1,8 +1,8 @@
-"""Finding the pretrained weight files that metrics need (Inception for rFID, AlexNet for LPIPS).
+"""Finding pretrained weight files (Inception for rFID, AlexNet for LPIPS, encoder checkpoints).
 
 Order: an explicit path (``--weights``: the file, or a folder holding it), ``TOKKIT_WEIGHTS_DIR``,
 the torch hub cache (``$TORCH_HOME/hub/checkpoints``), then a download into that cache unless
-``TOKKIT_OFFLINE=1``. When all fail: one ``WeightsMissingError`` line naming the file and where to
+``offline()``. When all fail: one ``WeightsMissingError`` line naming the file and where to
 put it. Never a silent fallback to random weights.
 """
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tokkit.errors import WeightsMissingError
 
-log = logging.getLogger("tokkit.metrics")
+log = logging.getLogger("tokkit.weights")
+_TRUE = ("1", "true", "yes", "on")
 
 
 def hub_checkpoint_dir() -> Path:
@@ -25,7 +26,11 @@ def hub_checkpoint_dir() -> Path:
 
 
 def offline() -> bool:
-    return os.environ.get("TOKKIT_OFFLINE", "") not in ("", "0") or os.environ.get("HF_HUB_OFFLINE", "") == "1"
+    """True when the user said so (TOKKIT_OFFLINE / HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE): no download is tried."""
+    return any(
+        os.environ.get(v, "").strip().lower() in _TRUE
+        for v in ("TOKKIT_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 def _download(url: str, target: Path, timeout: float = 20.0) -> None:
@@ -44,10 +49,14 @@ def _download(url: str, target: Path, timeout: float = 20.0) -> None:
         raise
 
 
-def resolve_weight_file(filename: str, url: str | None, explicit: str | Path | None = None, what: str = "") -> Path:
-    """Path of ``filename`` on this machine, downloading it once when allowed."""
+def resolve_weight_file(
+    filename: str, url: str | None, explicit: str | Path | None = None, what: str = "", hint: str | None = None
+) -> Path:
+    """Path of ``filename`` on this machine, downloading it once when allowed (``url`` None: never).
+
+    ``hint`` replaces the default "where to put it" advice in the error."""
     hub = hub_checkpoint_dir()
-    where = f"put it in {hub} (the torch hub cache) or in $TOKKIT_WEIGHTS_DIR, or pass --weights PATH"
+    where = hint or f"put it in {hub} (the torch hub cache) or in $TOKKIT_WEIGHTS_DIR, or pass --weights PATH"
     if explicit is not None:
         p = Path(explicit).expanduser()
         if p.is_dir():
