@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,39 @@ def resolve_source(data: Any) -> Any:
 
         return open_source(str(data))
     return data
+
+
+@dataclass
+class EvalInputs:
+    """What every evaluation pass starts from: the tokenizer on its device, the data, N and S."""
+
+    tok: Tokenizer
+    source: Any
+    num_images: int
+    image_size: int
+    device: torch.device
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare(
+    tokenizer: str | Path | Tokenizer,
+    data: Any,
+    num_images: int | None,
+    image_size: int | None,
+    batch_size: int,
+    device: str | torch.device,
+) -> EvalInputs:
+    """Check the batch size, then resolve device, tokenizer, data, image count and image size."""
+    from tokkit.device import resolve_device
+
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
+    dev = resolve_device(device) if isinstance(device, str) else device
+    tok = resolve_tokenizer(tokenizer, dev)
+    source = resolve_source(data)
+    warnings: list[str] = []
+    n = resolve_num_images(source, num_images, warnings)
+    return EvalInputs(tok, source, n, resolve_image_size(tok, source, image_size), dev, warnings)
 
 
 def tokenizer_info(tok: Tokenizer) -> dict[str, Any]:

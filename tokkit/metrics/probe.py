@@ -207,19 +207,16 @@ def evaluate_generation(
     Returns {"val_nll", "bits_per_token", "top1_accuracy", "gfid", "probe", "protocol"}.
     """
     from tokkit.data.dataset import iter_batches
-    from tokkit.device import resolve_device
     from tokkit.metrics import _common as C
     from tokkit.progress import task
 
     config = probe or ProbeConfig()
     if samples < 0 or samples == 1:
         raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
-    dev = resolve_device(device) if isinstance(device, str) else device
-    tok = C.resolve_tokenizer(tokenizer, dev)
-    source = C.resolve_source(data)
-    warnings: list[str] = []
-    n = C.resolve_num_images(source, num_images, warnings)
-    size = C.resolve_image_size(tok, source, image_size)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok, source, n, size, dev, warnings = (
+        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
+    )  # fmt: skip
     protocol: dict[str, Any] = {
         "num_images": n,
         "image_size": size,

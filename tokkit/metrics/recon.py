@@ -188,7 +188,6 @@ def evaluate_recon(
     usage is measured and the image metrics are null with the reason (``eval compare`` uses this).
     """
     from tokkit.data.dataset import iter_batches
-    from tokkit.device import resolve_device
     from tokkit.metrics import _common as C
     from tokkit.metrics.fid import (
         StatsAccumulator,
@@ -200,20 +199,14 @@ def evaluate_recon(
     )
     from tokkit.progress import task
 
-    dev = resolve_device(device) if isinstance(device, str) else device
-    tok = C.resolve_tokenizer(tokenizer, dev)
-    source = C.resolve_source(data)
-    warnings: list[str] = []
-    n = C.resolve_num_images(source, num_images, warnings)
-    size = C.resolve_image_size(tok, source, image_size)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok, source, n, size, dev, warnings = (
+        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
+    )  # fmt: skip
     if size < SSIM_WINDOW:
         from tokkit.errors import UsageError
 
         raise UsageError(f"--image-size {size} is below SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window", hint="use >= 11")
-    if batch_size < 1:
-        from tokkit.errors import UsageError
-
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     decodes = tok.can_decode
     if not decodes and not allow_no_decoder:
         from tokkit.errors import UsageError

@@ -165,7 +165,6 @@ def evaluate_stability(
     "protocol"}; the per-SNR entries are lists aligned with ``snr_db``.
     """
     from tokkit.data.dataset import iter_batches
-    from tokkit.device import resolve_device
     from tokkit.metrics import _common as C
     from tokkit.progress import task
 
@@ -175,14 +174,10 @@ def evaluate_stability(
     snr_db = [float(s) for s in snr_db]
     if any(math.isnan(s) for s in snr_db):
         raise UsageError("--snr-db levels must be numbers")
-    if batch_size < 1:
-        raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
-    dev = resolve_device(device) if isinstance(device, str) else device
-    tok = C.resolve_tokenizer(tokenizer, dev)
-    source = C.resolve_source(data)
-    warnings: list[str] = []
-    n = C.resolve_num_images(source, num_images, warnings)
-    size = C.resolve_image_size(tok, source, image_size)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok, source, n, size, dev, warnings = (
+        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
+    )  # fmt: skip
 
     noise_tallies = [_Tally() for _ in snr_db]
     other: dict[str, tuple[_Tally, Callable[[torch.Tensor], torch.Tensor], bool]] = {}
