@@ -142,13 +142,15 @@ def test_tokenize_resume_is_identical(tmp_path, feats, monkeypatch):
     from tokkit.clustering.tokenize import tokenize
 
     fit_kmeans(12, tmp_path / "km", features=feats, niter=2)
-    tokenize(tmp_path / "km", tmp_path / "full.h5", features=feats, chunk_rows=5)
+    full = tokenize(tmp_path / "km", tmp_path / "full.h5", features=feats, chunk_rows=5)
     with monkeypatch.context() as m:
         _interrupt_after(m, 3)
         with pytest.raises(KeyboardInterrupt):
             tokenize(tmp_path / "km", tmp_path / "part.h5", features=feats, chunk_rows=5)
     r = tokenize(tmp_path / "km", tmp_path / "part.h5", features=feats, chunk_rows=5, resume=True)
     assert r.resumed_from == 15
+    # usage is reported over the whole store, not just the resumed rows
+    assert (r.utilization, r.perplexity) == (full.utilization, full.perplexity)
     a, b = _contents(tmp_path / "full.h5")[0], _contents(tmp_path / "part.h5")[0]
     assert all(a[n].tobytes() == b[n].tobytes() for n in a)
 

@@ -55,6 +55,15 @@ def test_usage_on_hand_built_indices():
     assert u["utilization"] == 1.0 and u["entropy_bits"] == pytest.approx(3.0) and u["perplexity"] == pytest.approx(8)
 
 
+def test_code_counts_takes_chunks_lazily():
+    from tokkit.metrics import code_counts
+
+    chunks = (np.full(3, i % 4) for i in range(10))  # a generator: counted chunk by chunk
+    np.testing.assert_array_equal(code_counts(chunks, 5), [9, 9, 6, 6, 0])
+    with pytest.raises(ValueError, match="outside"):
+        code_counts(np.array([5]), 5)
+
+
 def test_usage_per_scale_is_normalised_per_scale():
     from tests.metrics.helpers import MetricMSVQ, VQConfig
 

@@ -74,7 +74,7 @@ def tokenize(
     from tokkit.device import resolve_device
     from tokkit.io.checkpoint import load_tokenizer
     from tokkit.io.h5store import StoreWriter, store_attrs
-    from tokkit.metrics.usage import usage_from_counts
+    from tokkit.metrics.usage import code_counts, usage_from_counts
 
     if (data is None) == (features is None):
         raise UsageError("give exactly one of --data D or --features F.h5")
@@ -176,8 +176,10 @@ def tokenize(
     if start > 0:  # usage over the whole store, not just the resumed part
         from tokkit.io.h5store import open_store
 
-        with open_store(out, "token") as g:
-            counts = np.bincount(np.asarray(g["tokens"][:]).reshape(-1).astype(np.int64), minlength=k)
+        with open_store(out, "token") as g:  # chunk by chunk: memory stays flat in N
+            tokens = g["tokens"]
+            step = max(1, (1 << 22) // max(1, int(np.prod(tokens.shape[1:]))))
+            counts = code_counts((tokens[r : r + step] for r in range(0, tokens.shape[0], step)), k)
     usage = usage_from_counts(counts)
     secs = time.perf_counter() - t0
     return TokenizeResult(

@@ -16,7 +16,8 @@ def code_counts(indices: Any, codebook_size: int) -> np.ndarray:
     """Histogram (K,) int64 of code indices. ``indices``: array/tensor of any shape, or an
     iterable of them (counting chunk by chunk keeps memory flat)."""
     counts = np.zeros(int(codebook_size), dtype=np.int64)
-    chunks: Iterable[Any] = indices if isinstance(indices, (list, tuple)) else [indices]
+    # an array/tensor is one chunk; any other iterable (list, generator) yields chunks lazily
+    chunks: Iterable[Any] = [indices] if hasattr(indices, "shape") or np.isscalar(indices) else indices
     for chunk in chunks:
         arr = chunk.detach().cpu().numpy() if hasattr(chunk, "detach") else np.asarray(chunk)
         arr = arr.reshape(-1).astype(np.int64, copy=False)
