@@ -12,40 +12,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from tokkit.layers.quantizer import MultiScaleQuantizer
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for the tests package
+from tests.layers.test_msvq import reference_loop  # noqa: E402  (the one literal per-scale reference)
+
 PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
-
-
-def reference_loop(q: MultiScaleQuantizer, f: torch.Tensor):
-    """Per scale: area-down the residual, nearest code (L2), bicubic-up, phi, accumulate, loss per scale."""
-    b, c, size, _ = f.shape
-    codes = q.codebook.weight
-    f_nog = f.detach()
-    f_rest = f_nog.clone()
-    f_hat = torch.zeros_like(f)
-    loss = 0.0
-    indices = []
-    n = len(q.patch_nums)
-    for si, pn in enumerate(q.patch_nums):
-        rest = F.interpolate(f_rest, size=(pn, pn), mode="area") if si != n - 1 else f_rest
-        flat = rest.permute(0, 2, 3, 1).reshape(-1, c)
-        d = flat.pow(2).sum(1, keepdim=True) + codes.pow(2).sum(1) - 2 * flat @ codes.t()
-        idx = d.argmin(1)
-        h = codes[idx].view(b, pn, pn, c).permute(0, 3, 1, 2)
-        if si != n - 1:
-            h = F.interpolate(h, size=(size, size), mode="bicubic", align_corners=False)
-        h = q.phis[q.phi_of_scale[si]](h)
-        f_hat = f_hat + h
-        f_rest = f_rest - h
-        loss = loss + q.beta * F.mse_loss(f_hat.detach(), f) + F.mse_loss(f_hat, f_nog)
-        indices.append(idx.view(b, pn, pn))
-    return (f_hat.detach() - f_nog) + f, indices, loss / n
 
 
 def step_tokkit(q, f, w):
@@ -55,7 +33,7 @@ def step_tokkit(q, f, w):
 
 
 def step_reference(q, f, w):
-    out, idx, loss = reference_loop(q, f)
+    out, idx, loss, _ = reference_loop(q, f)
     (loss + (out * w).sum()).backward()
     return out, idx, loss
 

@@ -22,9 +22,9 @@ from torch import nn
 from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.layers.quantizer import MultiScaleQuantizer
-from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
+from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, TrainOutput
 from tokkit.tokenizers._registry import register_variants
-from tokkit.tokenizers.vqgan import ConvConfig, check_images
+from tokkit.tokenizers.vqgan import ConvConfig, ConvTokenizer, check_images
 
 
 @dataclass
@@ -41,7 +41,7 @@ class MSVQConfig(ConvConfig):
     usage_window: int = 65536
 
 
-class MSVQ(Tokenizer):
+class MSVQ(ConvTokenizer):
     architecture = "msvq"
     kind = "multiscale"
 
@@ -65,22 +65,6 @@ class MSVQ(Tokenizer):
         )
         self.post_quant_conv = nn.Conv2d(c.code_dim, c.z_channels, 3, padding=1)
         self.decoder = Decoder(**kw)
-
-    @property
-    def codebook_size(self) -> int:
-        return self.config.codebook_size
-
-    @property
-    def codebook(self) -> torch.Tensor:
-        return self.quantizer.codebook.codes().detach()
-
-    @property
-    def downsample_factor(self) -> int:
-        return self.config.factor
-
-    @property
-    def last_layer(self) -> torch.Tensor:
-        return self.decoder.last_layer
 
     def image_size(self) -> int:
         return self.config.patch_nums[-1] * self.downsample_factor

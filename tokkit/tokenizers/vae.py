@@ -21,9 +21,9 @@ from torch import nn
 from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.losses.recon import kl_loss
-from tokkit.tokenizers._base import TokenBatch, Tokenizer, TrainOutput
+from tokkit.tokenizers._base import TokenBatch, TrainOutput
 from tokkit.tokenizers._registry import register_variants
-from tokkit.tokenizers.vqgan import ConvConfig, check_images
+from tokkit.tokenizers.vqgan import ConvConfig, ConvTokenizer, check_images
 
 
 @dataclass
@@ -34,7 +34,7 @@ class VAEConfig(ConvConfig):
     logvar_clamp: tuple[float, float] = (-30.0, 20.0)
 
 
-class VAE(Tokenizer):
+class VAE(ConvTokenizer):
     architecture = "vae"
     kind = "continuous"
 
@@ -47,14 +47,6 @@ class VAE(Tokenizer):
         self.quant_conv = nn.Conv2d(2 * c.z_channels, 2 * c.latent_channels, 1)
         self.post_quant_conv = nn.Conv2d(c.latent_channels, c.z_channels, 1)
         self.decoder = Decoder(**kw)
-
-    @property
-    def downsample_factor(self) -> int:
-        return self.config.factor
-
-    @property
-    def last_layer(self) -> torch.Tensor:
-        return self.decoder.last_layer
 
     def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, logvar), each (B, latent_channels, h, w)."""

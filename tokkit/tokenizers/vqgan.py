@@ -79,7 +79,30 @@ def check_images(images: torch.Tensor, factor: int) -> None:
         raise UsageError(f"image size {h}x{w} is not divisible by the downsample factor {factor}")
 
 
-class VQGAN(Tokenizer):
+class ConvTokenizer(Tokenizer):
+    """Shared by the conv families (vqgan, vae, msvq): ``config`` is a ConvConfig, ``self.decoder`` a
+    conv Decoder, and, for the quantized ones, ``self.quantizer`` holds the codebook."""
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.factor
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The decoder's output conv weight (adaptive GAN weight)."""
+        return self.decoder.last_layer
+
+    @property
+    def codebook_size(self) -> int | None:
+        return getattr(self.config, "codebook_size", None)
+
+    @property
+    def codebook(self) -> torch.Tensor | None:
+        q = getattr(self, "quantizer", None)
+        return q.codebook.codes().detach() if q is not None else None
+
+
+class VQGAN(ConvTokenizer):
     architecture = "vqgan"
     kind = "discrete"
 
@@ -103,22 +126,6 @@ class VQGAN(Tokenizer):
         self.decoder = Decoder(**c.conv_kwargs())
 
     # --- interface -------------------------------------------------------------------------------
-    @property
-    def codebook_size(self) -> int:
-        return self.config.codebook_size
-
-    @property
-    def codebook(self) -> torch.Tensor:
-        return self.quantizer.codebook.codes().detach()
-
-    @property
-    def downsample_factor(self) -> int:
-        return self.config.factor
-
-    @property
-    def last_layer(self) -> torch.Tensor:
-        return self.decoder.last_layer
-
     def quantize(self, features: torch.Tensor) -> QuantizeOutput:
         """``features``: encoder output (B, z_channels, h, w)."""
         r = self.quantizer(features)
