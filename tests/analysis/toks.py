@@ -1,6 +1,6 @@
 """Small real tokenizers of each kind for the inspection tests (nearest code over raw pixels).
 
-- ``PatchVQ`` (discrete): 4x4 RGB patches, nearest of K codes (48-d).
+- ``PatchVQ`` (discrete): the shared toy tokenizer of tests/tokenizers/toy.py, 4x4 patches.
 - ``ColorPyramid`` (multiscale): the image area-pooled to each scale, nearest of K colours (3-d,
   one codebook shared by all scales, like VAR).
 - ``PoolAE`` (continuous): 4x4 average pooling then a fixed 1x1 projection to C channels.
@@ -14,53 +14,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tests.tokenizers.toy import PatchVQ as ToyPatchVQ
+from tests.tokenizers.toy import PatchVQConfig
 from tokkit.tokenizers import TokenBatch, Tokenizer
 
 
-@dataclass
-class PatchVQConfig:
-    codebook_size: int = 32
-    patch: int = 4
-    seed: int = 0
-    duplicate: bool = False  # make code 1 an exact copy of code 0 (near-duplicate detection)
-
-
-class PatchVQ(Tokenizer):
+class PatchVQ(ToyPatchVQ):
     architecture = "test-inspect-patchvq"
-    kind = "discrete"
-
-    def __init__(self, config: PatchVQConfig):
-        super().__init__(config)
-        g = torch.Generator().manual_seed(config.seed)
-        codes = torch.rand(config.codebook_size, 3 * config.patch**2, generator=g) * 2 - 1
-        if config.duplicate:
-            codes[1] = codes[0]
-        self.codes = nn.Parameter(codes)
-
-    def encode(self, images):
-        p = self.config.patch
-        f = F.unfold(images, p, stride=p)  # (B, 3p^2, hw)
-        d = torch.cdist(f.transpose(1, 2), self.codes[None])
-        h, w = images.shape[-2] // p, images.shape[-1] // p
-        return TokenBatch("discrete", indices=d.argmin(-1).view(-1, h, w))
-
-    def decode(self, tokens):
-        p = self.config.patch
-        b, h, w = tokens.indices.shape
-        f = self.codes[tokens.indices.view(b, -1)].transpose(1, 2)
-        return F.fold(f, (h * p, w * p), p, stride=p)
-
-    @property
-    def codebook_size(self):
-        return self.config.codebook_size
-
-    @property
-    def codebook(self):
-        return self.codes.detach()
-
-    @property
-    def downsample_factor(self):
-        return self.config.patch
 
 
 @dataclass

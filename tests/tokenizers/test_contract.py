@@ -3,66 +3,20 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 import torch
-from torch import nn
 
 from tests.tokenizers.contract import CASES, check_contract
+from tests.tokenizers.toy import PatchVQ, PatchVQConfig
 from tokkit.errors import DataError, UsageError
 from tokkit.io.checkpoint import load_tokenizer, read_checkpoint_config, save_checkpoint, torch_load_weights
-from tokkit.tokenizers import TOKENIZERS, TokenBatch, Tokenizer, list_tokenizers, register_tokenizer
+from tokkit.tokenizers import TOKENIZERS, list_tokenizers, register_tokenizer
 
 try:  # families register their build cases here as they land
     import tests.tokenizers.cases  # noqa: F401
 except ImportError:
     pass
-
-
-@dataclass
-class PatchVQConfig:
-    codebook_size: int = 16
-    patch: int = 4
-    seed: int = 0
-
-
-class PatchVQ(Tokenizer):
-    """A minimal real tokenizer (nearest code over raw 4x4 patches) to exercise the machinery."""
-
-    architecture = "test-patchvq"
-    kind = "discrete"
-
-    def __init__(self, config: PatchVQConfig):
-        super().__init__(config)
-        g = torch.Generator().manual_seed(config.seed)
-        self.codes = nn.Parameter(torch.rand(config.codebook_size, 3 * config.patch**2, generator=g) * 2 - 1)
-
-    def encode(self, images):
-        p = self.config.patch
-        f = nn.functional.unfold(images, p, stride=p)  # (B, 3p^2, hw)
-        d = torch.cdist(f.transpose(1, 2), self.codes[None])
-        h, w = images.shape[-2] // p, images.shape[-1] // p
-        return TokenBatch("discrete", indices=d.argmin(-1).view(-1, h, w))
-
-    def decode(self, tokens):
-        p = self.config.patch
-        idx = tokens.indices
-        b, h, w = idx.shape
-        f = self.codes[idx.view(b, -1)].transpose(1, 2)
-        return nn.functional.fold(f, (h * p, w * p), p, stride=p)
-
-    @property
-    def codebook_size(self):
-        return self.config.codebook_size
-
-    @property
-    def codebook(self):
-        return self.codes.detach()
-
-    @property
-    def downsample_factor(self):
-        return self.config.patch
 
 
 @pytest.fixture(autouse=True, scope="module")
