@@ -1,0 +1,11 @@
+"""Importers for published tokenizers (VAR, LlamaGen, taming, MAR KL-16, diffusers VAEs, DiGIT).
+
+Each family module registers itself on import; ``tokkit import FAMILY SRC --out DIR`` and
+``tokkit.importers.import_checkpoint`` use the registry in ``_base``.
+"""
+
+from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Upstream, get_family, list_families
+
+# Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
+
+__all__ = ["FAMILIES", "Family", "Imported", "ImportRequest", "Upstream", "get_family", "list_families"]
