@@ -87,3 +87,19 @@ def test_transforms_shapes_and_range():
 def test_builtin_photos_identity_names_the_photos():
     ident = open_source("builtin:photos:n=3,size=16").identity()
     assert ident["num_images"] == 3 and "astronaut" in ident["photos"] and "chelsea" in ident["photos"]
+
+
+def test_folder_labels_follow_imagefolder(tmp_path):
+    from PIL import Image
+
+    for cls, names in {"dog": ["b.png", "a.png"], "cat": ["z.png"]}.items():
+        (tmp_path / cls).mkdir()
+        for n in names:
+            Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp_path / cls / n)
+    src = open_source(str(tmp_path))
+    label, classes = src.labels()
+    assert classes == ["cat", "dog"]
+    assert [src.name(i).split("/")[-2] for i in range(len(src))] == [classes[k] for k in label]
+    Image.new("RGB", (8, 8)).save(tmp_path / "root.png")  # an image outside any class folder: no labels
+    assert open_source(str(tmp_path)).labels() is None
+    assert open_source("builtin:shapes:n=4").labels() is None

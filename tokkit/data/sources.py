@@ -56,6 +56,11 @@ class ImageSource(ABC):
         """What names this data for caches and provenance."""
         return {"spec": self.spec, "kind": self.kind, "num_images": len(self)}
 
+    def labels(self) -> tuple[np.ndarray, list[str]] | None:
+        """Class labels, or None when the data has none: (``label`` (N,) int64 indexing ``classes``,
+        ``classes`` sorted names). Folders use the ImageFolder convention (first-level subfolder)."""
+        return None
+
 
 class FolderSource(ImageSource):
     """Every image file under a folder, recursively, in sorted path order."""
@@ -108,6 +113,15 @@ class FolderSource(ImageSource):
 
     def sizes(self) -> list[tuple[int, int]]:
         return list(self._sizes)
+
+    def labels(self) -> tuple[np.ndarray, list[str]] | None:
+        """First-level subfolder as the class (ImageFolder); None when any image lies at the root."""
+        parts = [p.relative_to(self.root).parts for p in self._paths]
+        if any(len(q) < 2 for q in parts):
+            return None
+        classes = sorted({q[0] for q in parts})
+        index = {c: k for k, c in enumerate(classes)}
+        return np.array([index[q[0]] for q in parts], dtype=np.int64), classes
 
 
 class H5ImageSource(ImageSource):
