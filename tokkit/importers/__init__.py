@@ -5,7 +5,17 @@ Each family module registers itself on import; ``tokkit import FAMILY SRC --out 
 """
 
 from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Upstream, get_family, list_families
+from tokkit.importers.pipeline import import_checkpoint
 
 # Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
 
-__all__ = ["FAMILIES", "Family", "Imported", "ImportRequest", "Upstream", "get_family", "list_families"]
+__all__ = [
+    "FAMILIES",
+    "Family",
+    "Imported",
+    "ImportRequest",
+    "Upstream",
+    "get_family",
+    "import_checkpoint",
+    "list_families",
+]
