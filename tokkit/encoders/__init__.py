@@ -1,6 +1,7 @@
 """Frozen feature encoders, by spec: ``dinov2-{s,b,l,g}[-reg]`` (``dinov2`` = ``dinov2-b-reg``),
-``digit`` (DINOv2 ViT-B/14 reg4 at DiGIT's layer), ``timm:NAME``, ``effnet-lite0``, ``pixels``,
-``tokenizer:PATH``. ``create_encoder(spec, layer, weights, random_init, l2_normalize)`` builds one.
+``digit`` / ``digit-l`` (DINOv2 ViT-B/L-14 reg4 giving DiGIT's features exactly), ``timm:NAME``,
+``effnet-lite0``, ``pixels``, ``tokenizer:PATH``.
+``create_encoder(spec, layer, weights, random_init, l2_normalize)`` builds one.
 """
 
 from __future__ import annotations
@@ -15,14 +16,10 @@ from tokkit.registry import Registry
 ENCODERS: Registry[Callable[..., FeatureEncoder]] = Registry("encoder")
 
 
-def _dinov2_factory(size: str, reg: bool, preset_layer: str | None = None) -> Callable[..., FeatureEncoder]:
+def _dinov2_factory(size: str, reg: bool) -> Callable[..., FeatureEncoder]:
     def make(**kw: Any) -> FeatureEncoder:
         from tokkit.encoders.timm_encoder import dinov2
 
-        if preset_layer is not None:
-            if kw.get("layer") not in (None, preset_layer):
-                raise UsageError(f"the digit encoder fixes --layer {preset_layer}; use dinov2-b-reg for other layers")
-            kw["layer"] = preset_layer
         return dinov2(size, reg, **kw)
 
     return make
@@ -36,10 +33,26 @@ for _size, _arch in (("s", "ViT-S/14"), ("b", "ViT-B/14"), ("l", "ViT-L/14"), ("
         f"dinov2-{_size}-reg", _dinov2_factory(_size, True), help=f"DINOv2 {_arch} with 4 registers (timm)"
     )
 ENCODERS.register("dinov2", _dinov2_factory("b", True), help="= dinov2-b-reg, DiGIT's encoder")
+
+
+def _digit_factory(size: str) -> Callable[..., FeatureEncoder]:
+    def make(**kw: Any) -> FeatureEncoder:
+        from tokkit.encoders.digit import DigitEncoder
+
+        return DigitEncoder(size, **kw)
+
+    return make
+
+
 ENCODERS.register(
     "digit",
-    _dinov2_factory("b", True, preset_layer="digit"),
-    help="DiGIT preset: DINOv2 ViT-B/14 reg4, block 10 of 12 + final norm, 224 px -> 16x16",
+    _digit_factory("b"),
+    help="DiGIT's features exactly: DINOv2 ViT-B/14 reg4, block 10 of 12 + final norm, 224 (or 256 -> 224) px -> 16x16",
+)
+ENCODERS.register(
+    "digit-l",
+    _digit_factory("l"),
+    help="DiGIT's large features: DINOv2 ViT-L/14 reg4, block 22 of 24 + final norm, 1024-d (km_16k)",
 )
 
 
@@ -89,8 +102,27 @@ def create_encoder(
     return enc.eval()
 
 
+def encoder_dim(spec: str, layer: str | int | None = None) -> int:
+    """Feature dimension D of ``spec`` at ``layer`` without its weights: the architecture is built on
+    torch's meta device (no memory, no file). ``tokenizer:`` specs read their checkpoint."""
+    import logging
+
+    import torch
+
+    if spec.lower().startswith("tokenizer:"):
+        return int(create_encoder(spec, layer=layer).dim)
+    log = logging.getLogger("tokkit.encoders")
+    level = log.level
+    log.setLevel(logging.ERROR)  # the random-init warning is about features; only the shape is read here
+    try:
+        with torch.device("meta"):
+            return int(ENCODERS.create(spec, layer=layer, weights=None, random_init=True, l2_normalize=False).dim)
+    finally:
+        log.setLevel(level)
+
+
 def list_encoders(pattern: str | None = None) -> list[str]:
     return ENCODERS.names(pattern)
 
 
-__all__ = ["ENCODERS", "FeatureEncoder", "create_encoder", "list_encoders"]
+__all__ = ["ENCODERS", "FeatureEncoder", "create_encoder", "encoder_dim", "list_encoders"]
