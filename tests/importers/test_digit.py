@@ -131,7 +131,7 @@ def test_import_gives_digit_tokens_exactly(tmp_path):
         np.testing.assert_array_equal(idx.reshape(n, -1).numpy(), REF[key], err_msg=key)
 
 
-def test_tokenize_cli_on_imported_digit_codebook(tmp_path, cli):
+def test_tokenize_and_eval_cli_on_imported_digit_codebook(tmp_path, cli):
     import h5py
     from PIL import Image
 
@@ -149,6 +149,11 @@ def test_tokenize_cli_on_imported_digit_codebook(tmp_path, cli):
         tokens = f["tokens"][:]
     assert tokens.shape == (2, 16, 16)
     np.testing.assert_array_equal(tokens.reshape(2, -1), REF["tokens_256"])
+    r = cli("eval", "stability", "--tokenizer", tmp_path / "tok", "--data", folder, "--snr-db", "20", "--json")
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["protocol"]["tokenizer"]["codebook_size"] == 64 and out["protocol"]["image_size"] == 256
+    assert 0.0 <= out["token_change_rate"][0] <= 1.0
 
 
 @pytest.mark.parametrize("fmt", ["pt-tensor", "pt-dict", "safetensors"])
