@@ -131,18 +131,25 @@ def test_import_gives_digit_tokens_exactly(tmp_path):
         np.testing.assert_array_equal(idx.reshape(n, -1).numpy(), REF[key], err_msg=key)
 
 
+def _image_folder(tmp_path: Path) -> Path:
+    """The two 256-px oracle images as PNG files (tokkit's eval transform leaves 256 px as is)."""
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    folder.mkdir(exist_ok=True)
+    for i, im in enumerate(images(256, 2)):
+        Image.fromarray(np.rint(im.transpose(1, 2, 0) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def test_tokenize_and_eval_cli_on_imported_digit_codebook(tmp_path, cli):
     import h5py
-    from PIL import Image
 
     from tokkit.importers import import_checkpoint
 
     import_checkpoint("digit", _centroid_file(tmp_path), tmp_path / "tok", encoder=TINY,
                       encoder_weights=str(_weights(tmp_path, "timm")))  # fmt: skip
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i, im in enumerate(images(256, 2)):
-        Image.fromarray(np.rint(im.transpose(1, 2, 0) * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    folder = _image_folder(tmp_path)
     r = cli("tokenize", "--tokenizer", tmp_path / "tok", "--data", folder, "--out", tmp_path / "t.h5", "--json")
     assert r.exit_code == 0, r.stderr
     with h5py.File(tmp_path / "t.h5") as f:
@@ -154,6 +161,21 @@ def test_tokenize_and_eval_cli_on_imported_digit_codebook(tmp_path, cli):
     out = json.loads(r.stdout)
     assert out["protocol"]["tokenizer"]["codebook_size"] == 64 and out["protocol"]["image_size"] == 256
     assert 0.0 <= out["token_change_rate"][0] <= 1.0
+
+
+def test_extract_cli_at_256_gives_digit_features(tmp_path, cli):
+    """`extract --encoder ... --image-size 256` goes through the same encoder: DiGIT's features."""
+    import h5py
+
+    folder = _image_folder(tmp_path)
+    out = tmp_path / "f.h5"
+    r = cli("extract", "--encoder", TINY, "--weights", _weights(tmp_path, "meta"), "--data", folder,
+            "--image-size", "256", "--dtype", "float32", "--out", out, "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    with h5py.File(out) as f:
+        feats, grid = f["features"][:], list(f.attrs["grid"])
+    assert grid == [16, 16]
+    np.testing.assert_allclose(feats, REF["smooth_256"], rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("fmt", ["pt-tensor", "pt-dict", "safetensors"])
