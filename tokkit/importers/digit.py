@@ -116,7 +116,7 @@ def convert(req: ImportRequest) -> Imported:
     centroids = read_centroids(path)
     k, d = centroids.shape
     encoder = choose_encoder(req.encoder, k, d)
-    opts = dict(req.options)
+    opts = {k: v for k, v in req.options.items() if v is not None and v is not False}  # flags left unset
     image_size = int(opts.pop("image_size", None) or DIGIT_IMAGE_SIZE)
     weights = opts.pop("encoder_weights", None)
     if opts:
