@@ -8,6 +8,7 @@ from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Up
 from tokkit.importers.pipeline import import_checkpoint
 
 # Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
+from tokkit.importers import llamagen, taming, var  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",
