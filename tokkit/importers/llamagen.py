@@ -119,5 +119,6 @@ FAMILY = register_family(
             "vq_ds16_t2i": f"{_HF}/peizesun/llamagen_t2i/resolve/main/vq_ds16_t2i.pt",
         },
         recognizes=recognizes,
+        options=(),
     )
 )

@@ -131,6 +131,10 @@ def import_checkpoint(
     from tokkit.io.provenance import provenance
 
     fam = get_family(family)
+    given = [*options, *(["encoder"] if encoder else [])]
+    unused = [o for o in given if fam.options is not None and o not in fam.options]
+    if unused:
+        raise UsageError(f"'{fam.name}' takes no --{unused[0]}")
     out = Path(out)
     path = resolve_source(fam, src)
     check_out(out, path)

@@ -171,5 +171,6 @@ FAMILY = register_family(
         becomes="vqgan: 1024 or 16384 x 256 codes, f16, 1x1 quant convs; loss dropped",
         convert=convert,
         recognizes=recognizes,
+        options=(),
     )
 )

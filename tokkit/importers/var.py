@@ -124,5 +124,6 @@ FAMILY = register_family(
             "vae_ch160v4096z32": "https://huggingface.co/FoundationVision/var/resolve/main/vae_ch160v4096z32.pth"
         },
         recognizes=recognizes,
+        options=(),
     )
 )
