@@ -64,3 +64,21 @@ def test_inspect_codebook_on_imported_llamagen(cli, tmp_path):
     r = _json(cli("inspect", "codebook", ckpt, "-d", DATA, "--image-size", IMAGE_SIZE, "--json"))
     assert r["codebook_size"] == 64 and r["dim"] == 8
     assert abs(r["norm"]["mean"] - 1.0) < 1e-5  # LlamaGen's codes are unit vectors
+
+
+def test_tokenize_imported_llamagen(cli, tmp_path):
+    import h5py
+    import torch
+
+    from tokkit.data import iter_batches, open_source
+    from tokkit.io.checkpoint import load_tokenizer
+
+    ckpt = imported("llamagen", tmp_path / "ll")
+    r = _json(cli("tokenize", "-t", ckpt, "-d", DATA, "--image-size", IMAGE_SIZE, "--out", tmp_path / "t.h5", "--json"))
+    assert r["grid"] == [16, 16] and r["codebook_size"] == 64
+    tok = load_tokenizer(ckpt)
+    _, images, _ = next(iter(iter_batches(open_source(DATA), IMAGE_SIZE, 4)))
+    with h5py.File(tmp_path / "t.h5") as f, torch.no_grad():
+        assert (f["tokens"][:] == tok.encode(images).indices.numpy()).all()
+    out = cli("tokenize", "-t", imported("var", tmp_path / "v"), "-d", DATA, "--out", tmp_path / "v.h5")
+    assert out.exit_code == 2 and "multiscale" in out.stderr
