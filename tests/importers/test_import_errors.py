@@ -127,3 +127,13 @@ def test_var_config_file(tmp_path):
     assert r["published"]["v_patch_nums"] == [1, 2, 4, 8, 16]
     (tmp_path / "c.json").write_text(json.dumps({"patch_num": [1]}))
     _fails(tmp_path, "var", SOURCES["var"], "unknown VAR config keys: patch_num", config=str(tmp_path / "c.json"))
+
+
+def test_published_name_offline_names_the_file(tmp_path, monkeypatch):
+    from tokkit.errors import WeightsMissingError
+
+    monkeypatch.setenv("TOKKIT_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    with pytest.raises(WeightsMissingError, match=r"vq_ds16_c2i.pt are not on this machine"):
+        import_checkpoint("llamagen", "vq_ds16_c2i", tmp_path / "o")
+    assert not (tmp_path / "o").exists()
