@@ -8,8 +8,8 @@ codes drawn from its features' mean/std, see REFERENCE-import.md 0.5), its state
 tokkit importer, and both run in this process on the same batch (8 images, 256 px, fp32), alternating
 reference / tokkit, ``--repeats`` times after one untimed warm-up image each; the median wall
 time of each gives images/s and the ratio.
-Peak memory: on CUDA ``max_memory_allocated``; on CPU the peak RSS above the pre-run level, sampled
-every 5 ms. Also reported: token agreement and max |recon difference| between the two.
+Runs on CPU. Peak memory: the process RSS above its level before the run, sampled every 5 ms
+(the largest over the repeats). Also reported: token agreement and max |recon difference| between the two.
 """
 
 from __future__ import annotations
