@@ -39,3 +39,18 @@ def _kmeans_case(tmp_path):
     fit = kmeans(feats.permute(0, 2, 3, 1).reshape(-1, 48).numpy(), 8, niter=3, seed=0)
     tok.set_centroids(torch.from_numpy(fit.centroids))
     return tok
+
+
+# --- imported published tokenizers (issue 9): the reference-made fixtures, imported and reloaded
+def _imported(family: str):
+    def build(tmp_path):
+        from tests.importers.fixtures_vq import imported
+        from tokkit.io.checkpoint import load_tokenizer
+
+        return load_tokenizer(imported(family, tmp_path / f"import-{family}"))
+
+    return build
+
+
+for _family in ("var", "llamagen", "taming"):
+    case(f"import:{_family}", 32)(_imported(_family))

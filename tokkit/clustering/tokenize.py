@@ -1,5 +1,8 @@
 """``tokkit tokenize``: a k-means tokenizer over images or a feature store -> a token store.
 
+Images can also be tokenized by any single-scale discrete tokenizer (a trained or imported VQGAN):
+its own ``encode`` gives the tokens, at ``image_size`` (default: the tokenizer's native size).
+
 Token store (kind "token"): ``tokens`` (N, h, w) (or (N, T) when the features have no grid),
 int16 when K <= 32768 else int32, ``image_index`` (N,); attrs ``codebook_size``, ``tokenizer``
 (path), ``grid``, ``source_spec`` (and ``features`` when read from a store). Exact nearest centroid,
@@ -69,6 +72,7 @@ def tokenize(
     resume: bool = False,
     overwrite: bool = False,
     device: str = "auto",
+    image_size: int | None = None,
 ) -> TokenizeResult:
     from tokkit.clustering.assign import assign
     from tokkit.device import resolve_device
@@ -82,10 +86,11 @@ def tokenize(
         raise UsageError("--resume and --overwrite exclude each other")
     dev = resolve_device(device)
     tok = load_tokenizer(tokenizer, device=dev)
-    if tok.architecture != "kmeans":
-        raise UsageError(f"'{tokenizer}' is a {tok.architecture} tokenizer; tokkit tokenize takes a k-means one")
+    is_kmeans = tok.architecture == "kmeans"
+    if not is_kmeans and (features is not None or tok.kind != "discrete"):
+        what = "--features needs a k-means tokenizer" if features is not None else "tokens need one index map"
+        raise UsageError(f"'{tokenizer}' is a {tok.kind} {tok.architecture} tokenizer; {what}")
     k = tok.codebook_size
-    centroids = tok.centroids.float()
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
     counts = np.zeros(k, np.int64)
     t0 = time.perf_counter()
@@ -98,6 +103,7 @@ def tokenize(
             n, t, d = ds.shape
             attrs = store_attrs(f)
             _check_store_matches(tok, attrs, d, str(features))
+            centroids = tok.centroids.float()
             grid = attrs.get("grid")
             if grid is not None and int(grid[0]) * int(grid[1]) != t:
                 grid = None
@@ -147,7 +153,11 @@ def tokenize(
 
         source = open_source(data)
         n = len(source)
-        size = int(tok.config.image_size)
+        if is_kmeans and image_size and image_size != int(tok.config.image_size):
+            raise UsageError(f"this k-means tokenizer encodes at {tok.config.image_size} px, not {image_size}")
+        size = image_size or (int(tok.config.image_size) if is_kmeans else tok.native_image_size)
+        if not size:
+            raise UsageError(f"'{tokenizer}' has no native image size", hint="give --image-size")
         shape = tuple(tok.token_shape(size))
         identity = {"codebook_size": k, "tokenizer": str(tokenizer), "grid": list(shape), "source_spec": data}
         with StoreWriter(

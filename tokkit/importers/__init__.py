@@ -4,10 +4,11 @@ Each family module registers itself on import; ``tokkit import FAMILY SRC --out 
 ``tokkit.importers.import_checkpoint`` use the registry in ``_base``.
 """
 
-# Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
-from tokkit.importers import digit  # noqa: F401
 from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Upstream, get_family, list_families
 from tokkit.importers.pipeline import import_checkpoint
+
+# Family modules register themselves on import.
+from tokkit.importers import digit, llamagen, taming, var  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",

@@ -60,6 +60,10 @@ class Family:
     convert: Callable[[ImportRequest], Imported]
     # upstream name -> download URL, for SRC given as a published name when online
     downloads: dict[str, str] = field(default_factory=dict)
+    # keys of a state_dict -> whether it is this family's layout (names the family of a wrong file)
+    recognizes: Callable[[set[str]], bool] | None = None
+    # the ImportRequest options (and "encoder") the family reads; None: not declared, nothing checked
+    options: tuple[str, ...] | None = None
 
 
 FAMILIES: Registry[Callable[[], Family]] = Registry("import family")

@@ -134,6 +134,56 @@ def load_tokenizer(path: str | Path, device: str | torch.device = "cpu", **overr
     return tokenizer.to(device).eval()
 
 
+# Classes a published checkpoint may reference without needing them: pytorch-lightning keys its
+# callback states by the callback *class* (PL 1.0.x, taming's last.ckpt). They are replaced by empty
+# stand-in classes while unpickling, so nothing of theirs is imported or run.
+STUB_PREFIXES = ("pytorch_lightning.", "lightning.", "lightning_fabric.")
+# Plain data classes that are safe to rebuild for real (LlamaGen's training "args").
+SAFE_CLASSES = {"argparse.Namespace"}
+
+
+def _stub(name: str) -> type:
+    module, _, qual = name.rpartition(".")
+    return type(qual, (), {"__module__": module, "__doc__": f"stand-in for {name} (never imported)"})
+
+
+def torch_load_checkpoint(path: str | Path) -> Any:
+    """Read a foreign ``.pt``/``.pth``/``.ckpt`` file without executing pickled code.
+
+    ``torch.load(weights_only=True)``, with pytorch-lightning class references replaced by empty
+    stand-ins and ``argparse.Namespace`` allowed; any other global (a function, an arbitrary class)
+    is refused with one line naming it. A truncated or foreign file is a ``DataError``."""
+    import argparse
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"checkpoint file '{path}' does not exist")
+    try:
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception as e:  # not a zip archive: a legacy torch.save file, a truncated or a foreign file
+        try:
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:
+            raise DataError(f"cannot read '{path}': truncated or not a PyTorch checkpoint ({_short(e)})") from e
+    real = {"argparse.Namespace": argparse.Namespace}
+    refused = [n for n in names if n not in SAFE_CLASSES and not n.startswith(STUB_PREFIXES)]
+    if refused:
+        raise DataError(
+            f"refusing '{path}': loading it would execute code ({', '.join(refused[:3])}"
+            f"{', ...' if len(refused) > 3 else ''}); only tensors and plain containers are read (weights_only)"
+        )
+    allowed = [(_stub(n), n) if n not in real else real[n] for n in names]
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise DataError(f"cannot read '{path}': truncated or damaged ({_short(e)})") from e
+
+
+def _short(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+
+
 def torch_load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a foreign ``.pt``/``.pth`` file safely: tensors only, never pickled code."""
     path = Path(path)

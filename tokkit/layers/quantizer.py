@@ -257,14 +257,19 @@ class VectorQuantizer(nn.Module):
         entropy_weight: float = 0.0,
         entropy_temperature: float = 0.01,
         usage_window: int = 65536,
+        project: bool = False,
     ):
+        """``project``: keep the 1x1 ``project_in``/``project_out`` convs even when ``in_dim == code_dim``
+        (taming's ``quant_conv``/``post_quant_conv``, 256 -> 256); otherwise they exist only when the
+        dims differ."""
         super().__init__()
         in_dim = code_dim if in_dim is None else in_dim
         self.beta = beta
         self.entropy_weight = entropy_weight
         self.entropy_temperature = entropy_temperature
-        self.project_in = nn.Conv2d(in_dim, code_dim, 1) if in_dim != code_dim else nn.Identity()
-        self.project_out = nn.Conv2d(code_dim, in_dim, 1) if in_dim != code_dim else nn.Identity()
+        proj = project or in_dim != code_dim
+        self.project_in = nn.Conv2d(in_dim, code_dim, 1) if proj else nn.Identity()
+        self.project_out = nn.Conv2d(code_dim, in_dim, 1) if proj else nn.Identity()
         self.codebook = Codebook(
             codebook_size, code_dim, l2_norm, ema_decay, kmeans_init, kmeans_iters, dead_code_threshold
         )

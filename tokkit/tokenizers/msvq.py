@@ -39,6 +39,7 @@ class MSVQConfig(ConvConfig):
     kmeans_init: bool = False
     dead_code_threshold: float = 0.0
     usage_window: int = 65536
+    clamp_output: bool = False  # decode clamps to [-1, 1], as VAR's idxBl_to_img / fhat_to_img do
 
 
 class MSVQ(ConvTokenizer):
@@ -112,7 +113,8 @@ class MSVQ(ConvTokenizer):
             f_hat = tokens.quantized.float()
         else:
             raise UsageError("msvq decode needs the per-scale index maps in the TokenBatch")
-        return self.decoder(self.post_quant_conv(f_hat))
+        out = self.decoder(self.post_quant_conv(f_hat))
+        return out.clamp(-1, 1) if self.config.clamp_output else out
 
     def forward(self, images: torch.Tensor) -> TrainOutput:
         r = self.quantizer(self._features(images))

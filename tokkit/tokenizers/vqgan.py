@@ -69,6 +69,8 @@ class VQGANConfig(ConvConfig):
     entropy_weight: float = 0.0
     entropy_temperature: float = 0.01
     usage_window: int = 65536
+    # 1x1 quant/post-quant convs around the quantizer even when z_channels == code_dim (taming)
+    quant_proj: bool = False
 
 
 def check_images(images: torch.Tensor, factor: int) -> None:
@@ -122,6 +124,7 @@ class VQGAN(ConvTokenizer):
             entropy_weight=c.entropy_weight,
             entropy_temperature=c.entropy_temperature,
             usage_window=c.usage_window,
+            project=c.quant_proj,
         )
         self.decoder = Decoder(**c.conv_kwargs())
 

@@ -214,13 +214,18 @@ def fit_kmeans(
 
 
 def tokenize(
-    tokenizer: Annotated[Path, typer.Option("--tokenizer", "-t", help="k-means tokenizer checkpoint directory.")],
+    tokenizer: Annotated[
+        Path, typer.Option("--tokenizer", "-t", help="Tokenizer checkpoint directory (k-means; with --data also a VQ).")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Token store (.h5) to write.")],
     data: DataOpt = None,
     features: Annotated[
         Path | None, typer.Option("--features", "-f", help="Feature store to tokenize (instead of --data).")
     ] = None,
     batch_size: BatchOpt = 32,
+    image_size: Annotated[
+        int | None, typer.Option("--image-size", min=8, help="With --data: encode at S x S (default: the tokenizer's).")
+    ] = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
     json: JsonOpt = False,
@@ -228,6 +233,8 @@ def tokenize(
     device: DeviceOpt = "auto",
 ) -> None:
     """Turn images or a feature store into a token store: tokens (N, h, w), exact nearest centroid.
+
+    --data also takes a single-scale discrete tokenizer (a VQGAN, trained or imported).
 
     Example: tokkit tokenize --tokenizer runs/km --data builtin:photos --out tokens.h5
     """
@@ -243,6 +250,7 @@ def tokenize(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            image_size=image_size,
         ).to_dict()
     _emit(
         r,
