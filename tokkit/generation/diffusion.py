@@ -6,7 +6,10 @@ frequencies -> MLP) and z (-> Linear) are added into one condition y that modula
 block by AdaLN (shift, scale, gate; zero-initialised). Schedule: cosine (IDDPM) over
 ``diffusion_steps``, eps prediction, MSE loss, each z reused for ``batch_mul`` noise draws. Sampling:
 ancestral DDPM over ``sampling_steps`` evenly respaced timesteps with the fixed posterior variance
-(MAR learns the variance; this head does not: recorded in ``describe``). Temperature 1.
+(MAR learns the variance; this head does not: recorded in ``describe``). Temperature 1. The predicted
+x0 is clipped to +-``clip`` (IDDPM's ``clip_denoised``, the range measured on the training tokens):
+at the first respaced step alpha_bar is ~1e-9, so an eps error of 1e-2 would otherwise throw the
+sample ~10^2 units off.
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class DiffusionHead(nn.Module):
         super().__init__()
         self.channels, self.train_steps, self.batch_mul = channels, train_steps, batch_mul
         self.net = AdaLNMLP(channels, cond_dim, width, depth)
+        self.clip: float | None = None  # |x0| bound at sampling; set from the training data
         ab = cosine_alphas_cumprod(train_steps)
         self.register_buffer("alphas_cumprod", torch.tensor(ab, dtype=torch.float32), persistent=False)
         # respaced sampling: evenly spaced original timesteps, high -> low, with their own betas
@@ -145,6 +149,8 @@ class DiffusionHead(nn.Module):
                 eps = eps_u + cfg * (eps - eps_u)
             ab, ab_prev, beta, var = self.sample_sched[i]
             x0 = (x - (1 - ab).sqrt() * eps) / ab.sqrt()
+            if self.clip is not None:
+                x0 = x0.clamp(-self.clip, self.clip)
             mean = (ab_prev.sqrt() * beta / (1 - ab)) * x0 + ((1 - beta).sqrt() * (1 - ab_prev) / (1 - ab)) * x
             x = mean + var.sqrt() * noise[:, i + 1] if i + 1 < len(self.sample_t) else mean
         return x
@@ -158,5 +164,6 @@ class DiffusionHead(nn.Module):
             "sampling": f"ancestral DDPM over {len(self.sample_t)} respaced steps, fixed posterior variance, "
             "temperature 1",
             "noise_draws_per_z": self.batch_mul,
+            "x0_clip": self.clip,
             "parameters": sum(p.numel() for p in self.parameters()),
         }

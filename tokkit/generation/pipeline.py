@@ -236,6 +236,8 @@ def evaluate_generation(
     # 2. train and score the held-out split
     torch.manual_seed(seed)
     model = GENERATORS.get(order)(train, config, head).to(dev)
+    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
+        model.head.clip = float(train.tokens.abs().max())
     losses = train_generator(model, train, config, seed, dev)
     scores = model.evaluate(val, config.eval_batch_size, seed, dev)
 
