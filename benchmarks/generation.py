@@ -1,0 +1,124 @@
+"""Benchmarks of the generation probes (tokkit/generation), recorded in benchmarks/generation.md.
+
+1. ``kv``: raster sampling with the KV cache vs full recompute (the same model, the same seeded draws,
+   samples checked equal), 256 tokens, default probe backbone.
+2. ``throughput``: probe training steps/s of ``train_generator`` vs a bare torch loop over the same
+   model, data and batches (forward, backward, AdamW step; no schedule, clipping or progress).
+3. ``probes``: each probe's wall time (tokenize, train with the default budget, score; and sampling
+   N images) on builtin:photos at 64 px, for the checkpoints given.
+Runs alternate (A, B, A, B, ...) and the median of ``--repeats`` is reported, so the ratio holds
+on a loaded machine.
+
+    python benchmarks/generation.py kv [--repeats 3] [--threads 1]
+    python benchmarks/generation.py throughput [--repeats 3]
+    python benchmarks/generation.py probes CKPT[:ORDER] ... [--samples 51]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from tokkit.generation import GENERATORS, ProbeConfig, TokenSet, evaluate_generation
+from tokkit.generation.train import train_generator
+
+
+def _time(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def bench_kv(repeats: int) -> None:
+    length, vocab, n = 256, 512, 8
+    data = TokenSet(torch.randint(0, vocab, (16, length)), [(16, 16)], vocab)
+    torch.manual_seed(0)
+    model = GENERATORS.get("raster")(data, ProbeConfig(), "categorical").eval()
+    dev = torch.device("cpu")
+    a = model.sample(n, 0, dev, n, use_cache=True)
+    b = model.sample(n, 0, dev, n, use_cache=False)
+    assert torch.equal(a, b), "KV-cache samples differ from full recompute"
+    cached, full = [], []
+    for _ in range(repeats):
+        cached.append(_time(lambda: model.sample(n, 0, dev, n, use_cache=True)))
+        full.append(_time(lambda: model.sample(n, 0, dev, n, use_cache=False)))
+    c, f = statistics.median(cached), statistics.median(full)
+    print(f"kv: {length} tokens x {n} samples, {sum(p.numel() for p in model.parameters()):,} params: "
+          f"cache {c:.2f}s, recompute {f:.2f}s, speedup {f / c:.1f}x (median of {repeats}); samples equal")  # fmt: skip
+
+
+def bench_throughput(repeats: int, steps: int) -> None:
+    length, vocab = 64, 1024
+    data = TokenSet(torch.randint(0, vocab, (200, length)), [(8, 8)], vocab)
+    config = ProbeConfig(steps=steps)
+    dev = torch.device("cpu")
+
+    def probe_loop() -> None:
+        torch.manual_seed(0)
+        model = GENERATORS.get("raster")(data, config, "categorical")
+        train_generator(model, data, config, 0, dev)
+
+    def bare_loop() -> None:
+        torch.manual_seed(0)
+        model = GENERATORS.get("raster")(data, config, "categorical")
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        g = torch.Generator().manual_seed(0)
+        model.train()
+        for _ in range(steps):
+            batch = {"tokens": data.tokens[torch.randint(0, 200, (config.batch_size,), generator=g)]}
+            loss = model.loss(batch, g)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    probe, bare = [], []
+    for _ in range(repeats):
+        probe.append(_time(probe_loop))
+        bare.append(_time(bare_loop))
+    p, b = statistics.median(probe), statistics.median(bare)
+    print(f"throughput: {steps} steps x {config.batch_size} x {length} tokens: probe {steps / p:.1f} steps/s, "
+          f"bare loop {steps / b:.1f} steps/s, ratio {b / p:.3f}x (median of {repeats})")  # fmt: skip
+
+
+def bench_probes(specs: list[str], data: str, samples: int, image_size: int) -> None:
+    for spec in specs:
+        path, _, order = spec.partition(":")
+        t = time.perf_counter()
+        r = evaluate_generation(path, data, image_size=image_size, order=order or None, samples=0, seed=0)
+        train_s = time.perf_counter() - t
+        t = time.perf_counter()
+        r = evaluate_generation(path, data, image_size=image_size, order=order or None, samples=samples, seed=0)
+        total_s = time.perf_counter() - t
+        b = r["probe"]["budget"]
+        print(f"probe {path} {r['order']}/{r['head']}: L={r['probe']['sequence_length']} "
+              f"params={b['parameters']:,} steps={b['steps']}: probe {train_s:.0f}s; with {samples} samples + gFID "
+              f"{total_s:.0f}s; gfid={r['gfid']:.2f} floor={r['gfid_floor']:.2f} rfid={r['rfid']:.2f}")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("what", choices=["kv", "throughput", "probes"])
+    ap.add_argument("specs", nargs="*")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--data", default="builtin:photos")
+    ap.add_argument("--samples", type=int, default=51)
+    ap.add_argument("--image-size", type=int, default=64)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    if args.what == "kv":
+        bench_kv(args.repeats)
+    elif args.what == "throughput":
+        bench_throughput(args.repeats, args.steps)
+    else:
+        bench_probes(args.specs, args.data, args.samples, args.image_size)
+
+
+if __name__ == "__main__":
+    main()
