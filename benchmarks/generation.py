@@ -9,7 +9,7 @@
 Runs alternate (A, B, A, B, ...) and the median of ``--repeats`` is reported, so the ratio holds
 on a loaded machine.
 
-    python benchmarks/generation.py kv [--repeats 3] [--threads 1]
+    python benchmarks/generation.py kv [--repeats 3] [--threads 1] [--kv-samples 4]
     python benchmarks/generation.py throughput [--repeats 3]
     python benchmarks/generation.py probes CKPT[:ORDER] ... [--samples 51]
 """
@@ -32,8 +32,8 @@ def _time(fn) -> float:
     return time.perf_counter() - t
 
 
-def bench_kv(repeats: int) -> None:
-    length, vocab, n = 256, 512, 8
+def bench_kv(repeats: int, n: int) -> None:
+    length, vocab = 256, 512
     data = TokenSet(torch.randint(0, vocab, (16, length)), [(16, 16)], vocab)
     torch.manual_seed(0)
     model = GENERATORS.get("raster")(data, ProbeConfig(), "categorical").eval()
@@ -86,16 +86,17 @@ def bench_throughput(repeats: int, steps: int) -> None:
 def bench_probes(specs: list[str], data: str, samples: int, image_size: int) -> None:
     for spec in specs:
         path, _, order = spec.partition(":")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         r = evaluate_generation(path, data, image_size=image_size, order=order or None, samples=0, seed=0)
-        train_s = time.perf_counter() - t
-        t = time.perf_counter()
+        train_s, train_cpu = time.perf_counter() - t, time.process_time() - c
+        t, c = time.perf_counter(), time.process_time()
         r = evaluate_generation(path, data, image_size=image_size, order=order or None, samples=samples, seed=0)
-        total_s = time.perf_counter() - t
+        total_s, total_cpu = time.perf_counter() - t, time.process_time() - c
         b = r["probe"]["budget"]
         print(f"probe {path} {r['order']}/{r['head']}: L={r['probe']['sequence_length']} "
-              f"params={b['parameters']:,} steps={b['steps']}: probe {train_s:.0f}s; with {samples} samples + gFID "
-              f"{total_s:.0f}s; gfid={r['gfid']:.2f} floor={r['gfid_floor']:.2f} rfid={r['rfid']:.2f}")  # fmt: skip
+              f"params={b['parameters']:,} steps={b['steps']}: probe {train_s:.0f}s wall / {train_cpu:.0f}s CPU; "
+              f"with {samples} samples + gFID {total_s:.0f}s wall / {total_cpu:.0f}s CPU; "
+              f"gfid={r['gfid']:.2f} floor={r['gfid_floor']:.2f} rfid={r['rfid']:.2f}")  # fmt: skip
 
 
 def main() -> None:
@@ -105,6 +106,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--kv-samples", type=int, default=4)
     ap.add_argument("--data", default="builtin:photos")
     ap.add_argument("--samples", type=int, default=51)
     ap.add_argument("--image-size", type=int, default=64)
@@ -113,7 +115,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
     if args.what == "kv":
-        bench_kv(args.repeats)
+        bench_kv(args.repeats, args.kv_samples)
     elif args.what == "throughput":
         bench_throughput(args.repeats, args.steps)
     else:
