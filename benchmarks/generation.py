@@ -3,7 +3,8 @@
 1. ``kv``: raster sampling with the KV cache vs full recompute (the same model, the same seeded draws,
    samples checked equal), 256 tokens, default probe backbone.
 2. ``throughput``: probe training steps/s of ``train_generator`` vs a bare torch loop over the same
-   model, data and batches (forward, backward, AdamW step; no schedule, clipping or progress).
+   model, data, batches and math (forward, backward, lr schedule, grad clipping, AdamW step), without
+   the harness (batch assembly through TokenSet, loss bookkeeping, progress).
 3. ``probes``: each probe's wall time (tokenize, train with the default budget, score; and sampling
    N images) on builtin:photos at 64 px, for the checkpoints given.
 Runs alternate (A, B, A, B, ...) and the median of ``--repeats`` is reported, so the ratio holds
@@ -23,6 +24,7 @@ import time
 import torch
 
 from tokkit.generation import GENERATORS, ProbeConfig, TokenSet, evaluate_generation
+from tokkit.generation._base import lr_at
 from tokkit.generation.train import train_generator
 
 
@@ -64,14 +66,17 @@ def bench_throughput(repeats: int, steps: int) -> None:
     def bare_loop() -> None:
         torch.manual_seed(0)
         model = GENERATORS.get("raster")(data, config, "categorical")
-        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95))
         g = torch.Generator().manual_seed(0)
         model.train()
-        for _ in range(steps):
+        for step in range(steps):
             batch = {"tokens": data.tokens[torch.randint(0, 200, (config.batch_size,), generator=g)]}
             loss = model.loss(batch, g)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, config)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
 
     probe, bare = [], []

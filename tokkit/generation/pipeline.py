@@ -293,6 +293,7 @@ def _reasons(r: dict[str, Any], samples: int, tok: Tokenizer, head: str, order: 
                 "no samples requested (--samples 0)" if samples == 0
                 else f"tokenizer '{tok.architecture}' has no pixel decoder" if not tok.can_decode
                 else "no class conditioning (--classes)" if key == "gfid_guided" and not classes
+                else "needs at least 2 held-out images" if key != "gfid_guided"
                 else "not computed"
             )  # fmt: skip
     if head == "diffusion":

@@ -63,13 +63,13 @@ def reference_stats(
                 t.advance(len(x))
     out: dict[str, FeatureStats | None] = {}
     for w in ("train", "heldout"):
-        out[w] = cached[w] if cached[w] is not None else accs[w].stats()
-        if cached[w] is None and use_cache:
+        out[w] = cached[w] if cached[w] is not None else (accs[w].stats() if accs[w].n >= 2 else None)
+        if cached[w] is None and use_cache and out[w] is not None:
             try:
                 save_cached_stats(payloads[w], out[w])  # type: ignore[arg-type]
             except OSError:
                 pass  # a read-only cache must not fail the evaluation
-    out["recon"] = accs["recon"].stats() if reconstruct is not None else None
+    out["recon"] = accs["recon"].stats() if accs["recon"].n >= 2 else None  # a distance needs 2 images
     return out
 
 
@@ -81,12 +81,13 @@ def sample_stats(batches: Iterator[torch.Tensor], feats: Any) -> FeatureStats:
 
 
 def generation_scores(ref: dict[str, FeatureStats | None], fake: FeatureStats) -> dict[str, float | None]:
+    """The four distances; None where a set has fewer than 2 images (e.g. one held-out image)."""
     train, held, recon = ref["train"], ref["heldout"], ref["recon"]
-    assert train is not None and held is not None
+    assert train is not None
     return {
         "gfid": frechet_distance_stats(fake, train),
-        "gfid_heldout": frechet_distance_stats(fake, held),
-        "gfid_floor": frechet_distance_stats(held, train),
+        "gfid_heldout": None if held is None else frechet_distance_stats(fake, held),
+        "gfid_floor": None if held is None else frechet_distance_stats(held, train),
         "rfid": None if recon is None else frechet_distance_stats(recon, train),
     }
 
