@@ -104,6 +104,9 @@ def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
         for r in rows:
             x = r.get("rfid_probe") if key == "gfid" and r.get("rfid_probe") is not None else r.get("rfid")
             y = r.get(key)
+            if key == "bits_per_token" and r.get("order") == "random":
+                skipped.append(f"{r['tokenizer']} (masked CE, not an NLL)")
+                continue
             if x is None or y is None:
                 why = "no decoder" if x is None else ("no samples" if key == "gfid" else f"{r.get('head')} head")
                 skipped.append(f"{r['tokenizer']} ({why})")
