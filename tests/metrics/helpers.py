@@ -96,6 +96,16 @@ class MetricMSVQ(MetricVQ):
             maps.append(idx)
         return TokenBatch("multiscale", indices=maps, features=f, quantized=f_hat)
 
+    def next_scale_inputs(self, maps):
+        """VAR's teacher-forced inputs under this quantizer's rule: the running sum of the coarser scales'
+        nearest-upsampled codes, area-downsampled to the next scale: (B, sum s_k^2, D)."""
+        scales = self.scales(self.config.image_size // self.config.patch)
+        s, f_hat, out = scales[-1], 0, []
+        for k, idx in enumerate(maps[: len(scales) - 1]):
+            f_hat = f_hat + F.interpolate(self.codes[idx].permute(0, 3, 1, 2), size=(s, s), mode="nearest")
+            out.append(F.adaptive_avg_pool2d(f_hat, scales[k + 1]).flatten(2).transpose(1, 2))
+        return torch.cat(out, 1)
+
     def decode(self, tokens):
         p = self.config.patch
         maps = tokens.index_maps()

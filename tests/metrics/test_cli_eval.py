@@ -39,9 +39,10 @@ def test_stability_json_and_table(cli, ckpts):
 
 
 def test_generation_json_continuous_and_table(cli, ckpts):
-    r = _json(cli("eval", "generation", "-t", ckpts["test-metrics-ae"], "-d", DATA, "--json"))
-    assert set(r) == {"val_nll", "bits_per_token", "top1_accuracy", "gfid", "probe", "protocol"}
-    assert r["val_nll"] is None and "continuous" in r["probe"]["reason"]
+    r = _json(cli("eval", "generation", "-t", ckpts["test-metrics-ae"], "-d", DATA, "--probe-steps", "2", "--json"))
+    assert {"order", "head", "gfid", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token", "bits_per_image",
+            "diffusion_loss", "probe", "protocol"} <= set(r)  # fmt: skip
+    assert (r["order"], r["head"]) == ("random", "diffusion") and r["val_nll"] is None and r["diffusion_loss"] > 0
     out = cli("eval", "generation", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--probe-steps", "3")
     assert out.exit_code == 0 and "bits per token" in out.stdout and "3 steps" in out.stdout
 
@@ -97,6 +98,8 @@ def test_compare_writes_table_csv_json_and_plot(cli, ckpts, tmp_path):
     rows = list(csv.DictReader((out_dir / "compare.csv").open()))
     assert [row["tokenizer"] for row in rows] == ["test-metrics-vq", "test-metrics-msvq", "test-metrics-ae", "kmeans"]
     assert rows[2]["bits_per_token"] == "" and float(rows[0]["bits_per_token"]) > 0
+    assert [r["order"] for r in rows] == ["raster", "next-scale", "random", "raster"]
+    assert float(rows[2]["gfid"]) > 0 and float(rows[2]["gfid_floor"]) > 0  # the continuous tokenizer has a gFID
     # k-means without a decoder: usage, stability and the probe, but no reconstruction or samples
     assert rows[3]["rfid"] == "" and float(rows[3]["utilization"]) > 0 and float(rows[3]["bits_per_token"]) > 0
     assert rows[3]["gfid"] == "" and float(rows[3]["change@5dB"]) > 0

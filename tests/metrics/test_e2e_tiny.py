@@ -25,8 +25,11 @@ def test_compare_real_tiny_tokenizers(cli, tmp_path):
     rows = {row["tokenizer"]: row for row in summary["rows"]}
     assert rows["vqgan-tiny"]["tokens_per_image"] == 16 and rows["msvq-tiny"]["tokens_per_image"] == 1 + 4 + 16
     assert rows["vae-tiny"]["bits_per_token"] is None and rows["vae-tiny"]["utilization"] is None
-    for name in ("vqgan-tiny", "msvq-tiny"):
-        assert rows[name]["rfid"] > 0 and rows[name]["gfid"] > 0 and 0 <= rows[name]["change@10dB"] <= 1
-    assert rows["vae-tiny"]["change@10dB"] > 0  # latent relative change
+    assert rows["vae-tiny"]["head"] == "diffusion" and rows["msvq-tiny"]["order"] == "next-scale"
+    for name in ("vqgan-tiny", "msvq-tiny", "vae-tiny"):
+        assert rows[name]["rfid"] > 0 and rows[name]["gfid"] > 0
+        gen = summary["results"][name]["generation"]  # 5 images: one held out, too few for the floor
+        assert rows[name]["gfid_floor"] is None and "2 held-out" in gen["probe"]["not_defined"]["gfid_floor"]
+    assert 0 <= rows["vqgan-tiny"]["change@10dB"] <= 1 and rows["vae-tiny"]["change@10dB"] > 0  # latent relative change
     assert json.loads((out / "compare.json").read_text())["rows"] == summary["rows"]
     assert (out / "recon_vs_generation.png").stat().st_size > 10_000

@@ -455,6 +455,23 @@ class MultiScaleQuantizer(nn.Module):
                     out[si] = y[j]
         return torch.stack(out)  # type: ignore[arg-type]
 
+    @torch.no_grad()
+    def next_scale_inputs(self, indices: Sequence[torch.Tensor]) -> torch.Tensor:
+        """VAR's teacher-forced inputs: given the maps of scales 0..m-1, for each scale k = 1..min(m, S-1)
+        the running f_hat of scales < k (codes upsampled bicubic, through phi, summed, as in the search)
+        area-downsampled to s_k x s_k. Returns (B, sum_k s_k^2, C), scales in order, row-major."""
+        codes = self.codebook.codes()
+        m = min(len(indices), len(self.patch_nums) - 1)
+        with _Fp32(indices[0].device):
+            f_hat, out = None, []
+            for si in range(m):
+                h = F.embedding(indices[si], codes).permute(0, 3, 1, 2)  # (B, C, s, s)
+                h = self.phis[self.phi_of_scale[si]](self._upsample(h, si))
+                f_hat = h if f_hat is None else f_hat + h
+                nxt = F.adaptive_avg_pool2d(f_hat, self.patch_nums[si + 1])  # area downsampling
+                out.append(nxt.flatten(2).transpose(1, 2))
+        return torch.cat(out, 1)
+
     def decode_indices(self, indices: Sequence[torch.Tensor]) -> torch.Tensor:
         """Per-scale index maps -> f_hat (B, C, H, W)."""
         if len(indices) != len(self.patch_nums):

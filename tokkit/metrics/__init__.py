@@ -25,8 +25,8 @@ _LAZY = {
     "LPIPSMetric": "tokkit.metrics.recon",
     "evaluate_recon": "tokkit.metrics.recon",
     "evaluate_stability": "tokkit.metrics.stability",
-    "evaluate_generation": "tokkit.metrics.probe",
-    "ProbeConfig": "tokkit.metrics.probe",
+    "evaluate_generation": "tokkit.generation",
+    "ProbeConfig": "tokkit.generation",
     "compare_tokenizers": "tokkit.metrics.compare",
 }
 
@@ -54,8 +54,8 @@ for _name, _module, _fn, _help in (
     ("rfid", "tokkit.metrics.fid", "frechet_distance", "Frechet distance real vs reconstructed, any feature network"),
     ("usage", "tokkit.metrics.usage", "codebook_usage", "codebook utilization, perplexity, entropy, dead codes"),
     ("stability", "tokkit.metrics.stability", "evaluate_stability", "token change / cosine under noise, shift, flip"),
-    ("probe", "tokkit.metrics.probe", "evaluate_generation", "small causal transformer on tokens: NLL, bits/token"),
-    ("gfid", "tokkit.metrics.fid", "frechet_distance", "Frechet distance real vs probe samples (eval generation)"),
+    ("probe", "tokkit.generation", "evaluate_generation", "generation probe (raster/random/next-scale): bits, gFID"),
+    ("gfid", "tokkit.metrics.gfid", "generation_scores", "gFID, its real-data floor, rFID, held-out gFID"),
 ):
     METRICS.register(_name, _lazy(_module, _fn), help=_help)
 

@@ -1,8 +1,10 @@
 """``eval compare``: recon, stability and generation for several tokenizers under one protocol.
 
-Writes ``compare.csv`` (one row per tokenizer), ``compare.json`` (rows + every full result with its
-protocol) and ``recon_vs_generation.png`` (rFID against probe bits/token and against gFID, one
-labelled point per tokenizer). The real-image feature statistics are computed once and shared.
+Writes ``compare.csv`` (one row per tokenizer and probe order), ``compare.json`` (rows + every full
+result with its protocol) and ``recon_vs_generation.png`` (gFID against rFID, the real-data floor
+drawn, one labelled point per row; probe bits/token beside it, a per-kind diagnostic). Each tokenizer
+runs its kind's default probe unless ``orders`` names the orders to study; with several orders an
+``order_study.png`` bar chart (gFID per order, floor and rFID drawn) is written too.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ SHOWN = [
     "shift_1px",
     "flip_back",
     "jpeg_q75",
+    "order",
+    "head",
     "bits_per_token",
-    "top1_accuracy",
+    "diffusion_loss",
+    "rfid_probe",
     "gfid",
+    "gfid_floor",
+    "gfid_heldout",
 ]
 
 
@@ -73,44 +80,82 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def _png(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    _write_atomic(path, buf.getvalue())
+
+
 def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
+    """Left: gFID vs rFID (probe protocol), floor as a dashed line, y = x dotted. Right: bits/token."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    have_gfid = any(r.get("gfid") is not None for r in rows)
-    fig, axes = plt.subplots(1, 2 if have_gfid else 1, figsize=(11 if have_gfid else 6, 4.5), squeeze=False)
-    panels = [("bits_per_token", "probe held-out NLL (bits/token)")]
-    if have_gfid:
-        panels.append(("gfid", f"gFID ({features})"))
-    for ax, (key, ylabel) in zip(axes[0], panels, strict=True):
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    panels = [("gfid", f"gFID ({features})  (lower = better generation)"),
+              ("bits_per_token", "probe held-out bits/token (per-kind diagnostic)")]  # fmt: skip
+    for ax, (key, ylabel) in zip(axes, panels, strict=True):
         skipped = []
         for r in rows:
-            x, y = r.get("rfid"), r.get(key)
+            x = r.get("rfid_probe") if key == "gfid" and r.get("rfid_probe") is not None else r.get("rfid")
+            y = r.get(key)
+            if key == "bits_per_token" and r.get("order") == "random":
+                skipped.append(f"{r['tokenizer']} (masked CE, not an NLL)")
+                continue
             if x is None or y is None:
-                if x is None:
-                    why = "no rFID: no decoder"
-                elif r.get("kind") == "continuous":
-                    why = "no probe: continuous"
-                else:
-                    why = "no gFID" if key == "gfid" else "no probe"
+                why = "no decoder" if x is None else ("no samples" if key == "gfid" else f"{r.get('head')} head")
                 skipped.append(f"{r['tokenizer']} ({why})")
                 continue
             ax.scatter([x], [y], s=40)
             ax.annotate(r["tokenizer"], (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+        if key == "gfid":
+            floors = sorted({r["gfid_floor"] for r in rows if r.get("gfid_floor") is not None})
+            for i, f in enumerate(floors):
+                ax.axhline(f, ls="--", color="gray", lw=1, label="real-data floor" if i == 0 else None)
+            xs = [v for r in rows for v in (r.get("rfid_probe"), r.get("gfid")) if v is not None]
+            if xs:
+                ax.plot([0, max(xs)], [0, max(xs)], ls=":", color="lightgray", lw=1, label="gFID = rFID")
+            if floors or xs:
+                ax.legend(fontsize=8, loc="best")
         ax.set_xlabel(f"rFID ({features})  (lower = better reconstruction)")
-        ax.set_ylabel(ylabel + "  (lower = easier to generate)")
-        title = "reconstruction vs " + ("generation probe" if key == "bits_per_token" else "generation FD")
+        ax.set_ylabel(ylabel)
+        title = "reconstruction vs " + ("generation (gFID)" if key == "gfid" else "probe likelihood")
         if skipped:
             title += f"\nnot shown: {', '.join(skipped)}"
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    _write_atomic(path, buf.getvalue())
+    _png(fig, path)
+
+
+def _plot_orders(rows: list[dict[str, Any]], path: Path, features: str) -> None:
+    """Bar chart: gFID per (tokenizer, order), with each tokenizer's floor and probe rFID drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows) + 2), 4.5))
+    xs = range(len(rows))
+    ax.bar(xs, [r.get("gfid") or 0 for r in rows], color="tab:blue", label="gFID")
+    for i, r in enumerate(rows):
+        if r.get("gfid") is None:
+            ax.annotate("n/a", (i, 0), ha="center", va="bottom", fontsize=8)
+        for key, style, lab in (("gfid_floor", "--", "floor"), ("rfid_probe", ":", "rFID")):
+            if r.get(key) is not None:
+                ax.hlines(r[key], i - 0.4, i + 0.4, colors="k", linestyles=style, label=lab if i == 0 else None)
+    ax.set_xticks(list(xs), [f"{r['tokenizer']}\n{r['order']}/{r['head']}" for r in rows], fontsize=8)
+    ax.set_ylabel(f"gFID ({features})")
+    ax.set_title("order study: same backbone, steps and batch for every order", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    _png(fig, path)
 
 
 def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, Any]:
@@ -135,11 +180,18 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
         row[f"cos_q@{s:g}dB"] = q
     for name, r in stab["perturbations"].items():
         row[name] = r["token_change_rate"]
+    row["order"] = gen["order"]
+    row["head"] = gen["head"]
     row["val_nll"] = gen["val_nll"]
     row["bits_per_token"] = gen["bits_per_token"]
-    row["bits_per_image"] = gen["probe"].get("bits_per_image")
+    row["bits_per_image"] = gen["bits_per_image"]
     row["top1_accuracy"] = gen["top1_accuracy"]
+    row["diffusion_loss"] = gen["diffusion_loss"]
+    row["rfid_probe"] = gen["rfid"]  # the probe protocol's rFID: held-out reconstructions vs the training split
     row["gfid"] = gen["gfid"]
+    row["gfid_guided"] = gen.get("gfid_guided")
+    row["gfid_floor"] = gen["gfid_floor"]
+    row["gfid_heldout"] = gen["gfid_heldout"]
     return row
 
 
@@ -159,12 +211,19 @@ def compare_tokenizers(
     device: str | torch.device = "cpu",
     seed: int = 0,
     use_cache: bool = True,
+    orders: Sequence[str] | None = None,
+    head: str | None = None,
+    classes: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate every checkpoint with one protocol and write the comparison files into ``out``."""
+    """Evaluate every checkpoint with one protocol and write the comparison files into ``out``.
+
+    ``orders``: probe orders to run for every tokenizer (default: each kind's default probe);
+    ``head``: the probe head for all of them (default: each order's default for the kind)."""
     from tokkit.device import resolve_device, seed_everything
+    from tokkit.generation import ProbeConfig, evaluate_generation
+    from tokkit.generation.pipeline import resolve_probe
     from tokkit.metrics import _common as C
     from tokkit.metrics.fid import create_fid_features
-    from tokkit.metrics.probe import ProbeConfig, evaluate_generation
     from tokkit.metrics.recon import create_lpips, evaluate_recon
     from tokkit.metrics.stability import evaluate_stability
 
@@ -185,6 +244,10 @@ def compare_tokenizers(
         image_size = sizes.pop()
     for t in toks:
         C.resolve_image_size(t, source, image_size)  # every tokenizer must take this size
+    order_list: list[str | None] = list(dict.fromkeys(orders)) if orders else [None]
+    for t in toks:  # an order that does not fit a tokenizer fails before any work
+        for o in order_list:
+            resolve_probe(t, o, head)
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
     lpips_metric = create_lpips(dev, lpips_weights)  # once, shared by every tokenizer
     out = Path(out)
@@ -206,16 +269,23 @@ def compare_tokenizers(
             **common,
         )
         stab = evaluate_stability(tok, source, snr_db=snr_db, seed=seed, **common)
-        seed_everything(seed)
-        gen = evaluate_generation(
-            tok, source, probe=probe, samples=samples, fid_features=feats, use_cache=use_cache, seed=seed, **common
-        )
-        for part in (rec, stab, gen):
+        gens = {}
+        for o in order_list:
+            seed_everything(seed)
+            gens[o] = evaluate_generation(tok, source, probe=probe, samples=samples, fid_features=feats,
+                                          use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
+                                          **common)  # fmt: skip
+        for part in (rec, stab, *gens.values()):
             warnings += [
                 f"{label}: {w}" for w in part["protocol"].get("warnings", []) if f"{label}: {w}" not in warnings
             ]
-        rows.append(_row(label, path, rec, stab, gen))
-        results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": gen}
+        for gen in gens.values():
+            name = label if len(order_list) == 1 else f"{label} [{gen['order']}]"
+            rows.append(_row(name, path, rec, stab, gen))
+        first = next(iter(gens.values()))
+        results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": first}
+        if len(order_list) > 1:
+            results[label]["generation_by_order"] = {g["order"]: g for g in gens.values()}
 
     n_used = rows and results[labels[0]]["recon"]["protocol"]["num_images"]
     protocol = {
@@ -227,11 +297,16 @@ def compare_tokenizers(
         "snr_db": list(snr_db),
         "probe": dataclasses.asdict(probe),
         "samples": samples,
+        "orders": [o for o in order_list if o] or "each kind's default",
+        "head": head or "each order's default",
+        "classes": classes,
         "seed": seed,
         "device": str(dev),
         "warnings": warnings,
     }
     files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
+    if len(order_list) > 1:
+        files["order_plot"] = out / "order_study.png"
     columns = list(dict.fromkeys(k for r in rows for k in r))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -242,6 +317,8 @@ def compare_tokenizers(
     summary = {"protocol": protocol, "rows": rows, "results": results, "files": {k: str(v) for k, v in files.items()}}
     _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
     _plot(rows, files["plot"], getattr(feats, "spec", str(fid_features)))
+    if "order_plot" in files:
+        _plot_orders(rows, files["order_plot"], getattr(feats, "spec", str(fid_features)))
     shown = [c.format(mid=f"{mid:g}") for c in SHOWN]
     return {**summary, "columns_shown": [c for c in shown if c in columns or c == "tokenizer"]}
 

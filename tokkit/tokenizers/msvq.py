@@ -106,6 +106,10 @@ class MSVQ(ConvTokenizer):
         r = self.quantizer(f)
         return TokenBatch("multiscale", indices=r.indices, features=f.float(), quantized=r.f_hat)
 
+    def next_scale_inputs(self, indices: list[torch.Tensor]) -> torch.Tensor:
+        """VAR's teacher-forced inputs of scales 1.. from the maps of the coarser scales: (B, sum s_k^2, code_dim)."""
+        return self.quantizer.next_scale_inputs(indices)
+
     def decode(self, tokens: TokenBatch) -> torch.Tensor:
         if tokens.indices is not None:
             f_hat = self.quantizer.decode_indices(tokens.index_maps())

@@ -48,6 +48,30 @@ SnrOpt = Annotated[str, typer.Option("--snr-db", help="Noise levels in dB, comma
 SamplesOpt = Annotated[
     int, typer.Option("--samples", min=0, help="Sample N token maps from the probe, decode, report gFID.")
 ]
+OrderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--order",
+        help="Probe order: raster, random (MAR) or next-scale (VAR; multi-scale tokenizers). "
+        "Default: raster for discrete, next-scale for multi-scale, random for continuous.",
+    ),
+]
+HeadOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--head",
+        help="categorical (softmax over codes) or diffusion (MAR's per-token diffusion head on latents, or on a "
+        "discrete tokenizer's pre-quantization features). Default: categorical, diffusion for continuous.",
+    ),
+]
+ClassesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--classes",
+        help="Class-conditional probe: labels from the first-level subfolders (or a store's labels); "
+        "10%% label dropout, gFID with and without classifier-free guidance.",
+    ),
+]
 StepsOpt = Annotated[
     int | None, typer.Option("--probe-steps", min=1, help="Probe training steps (default: the fixed probe budget).")
 ]
@@ -227,6 +251,9 @@ def stability(
 def generation(
     tokenizer: TokenizerOpt,
     data: DataOpt,
+    order: OrderOpt = None,
+    head: HeadOpt = None,
+    classes: ClassesOpt = False,
     num_images: NumImagesOpt = None,
     image_size: ImageSizeOpt = None,
     batch_size: BatchOpt = 16,
@@ -239,14 +266,16 @@ def generation(
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
 ) -> None:
-    """Downstream generation probe: how well a small transformer models the tokens.
+    """Downstream generation probe: how well a small generator learns the tokens, and its gFID.
 
-    Trains a small causal transformer on the token sequences with one fixed budget; reports
-    held-out NLL (nats/token), bits per token, top-1 accuracy and, with --samples, gFID.
+    Trains one small transformer (same backbone, steps and batch for every order and head) on the
+    training split: raster (causal), random (MAR masked) or next-scale (VAR), with a categorical or
+    a diffusion head. Reports held-out bits per token/image (categorical) or the diffusion loss,
+    and with --samples the gFID beside the real-data floor and the tokenizer's rFID.
 
-    Example: tokkit eval generation --tokenizer runs/vq/checkpoints/final --data builtin:photos --samples 64
+    Example: tokkit eval generation -t runs/vq/checkpoints/final --data builtin:photos --order random --samples 64
     """
-    from tokkit.metrics.probe import ProbeConfig, evaluate_generation
+    from tokkit.generation import ProbeConfig, evaluate_generation
 
     config = ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps)
     with session(seed):
@@ -263,6 +292,9 @@ def generation(
             device=device,
             use_cache=not no_cache,
             seed=seed,
+            order=order,
+            head=head,
+            classes=classes,
         )
     if json:
         from tokkit_cli.console import print_json
@@ -274,28 +306,35 @@ def generation(
     from tokkit_cli.console import stdout
 
     probe = result["probe"]
-    if not probe.get("defined", True):
-        stdout.print(f"generation probe not defined: {probe['reason']}", markup=False, style="yellow")
-        _print_protocol(result["protocol"])
-        return
-    table = Table(title=f"generation probe: {tokenizer}")
+    why = probe.get("not_defined", {})
+    feats = probe.get("gfid_protocol", {}).get("features", {}).get("spec", fid_features)
+    table = Table(title=f"generation probe ({result['order']}, {result['head']} head): {tokenizer}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    table.add_row("held-out NLL (nats/token)", _fmt(result["val_nll"]))
-    table.add_row("bits per token", _fmt(result["bits_per_token"]))
-    table.add_row("bits per image", _fmt(probe.get("bits_per_image"), 1))
-    table.add_row("top-1 next-token accuracy", _fmt(result["top1_accuracy"]))
-    table.add_row(
-        f"gFID ({result['protocol'].get('gfid', {}).get('features', {}).get('spec', '-')})",
-        _fmt(result["gfid"], 3)
-        if result["gfid"] is not None
-        else (result["protocol"].get("gfid") or {}).get("reason", "-"),
-    )
+    table.add_column("how")
+    rows = [
+        (f"gFID ({feats})", "gfid", 3, "samples vs training images"),
+        ("gFID, guided", "gfid_guided", 3, f"classifier-free guidance w = {probe['config']['cfg_scale']}"),
+        ("gFID vs held-out", "gfid_heldout", 3, "samples vs held-out images (memorisation check)"),
+        ("floor", "gfid_floor", 3, "held-out real vs training images"),
+        ("rFID", "rfid", 3, "held-out reconstructions vs training images"),
+        ("bits per token", "bits_per_token", 4, probe.get("measure", "")),
+        ("bits per image", "bits_per_image", 1, "bits per token x tokens"),
+        ("diffusion loss", "diffusion_loss", 4, "held-out eps-MSE"),
+    ]
+    for name, key, digits, how in rows:
+        if key == "gfid_guided" and not classes:
+            continue
+        v = result[key]
+        table.add_row(name, _fmt(v, digits), how if v is not None else why.get(key, "-"))
+    for scale, bits in (probe.get("bits_per_scale") or {}).items():
+        table.add_row(f"  scale {scale}", _fmt(bits, 4), "bits per token of this scale")
     stdout.print(table)
-    cfg = probe["config"]
+    cfg, b = probe["config"], probe["budget"]
     stdout.print(
         f"probe: {cfg['n_layer']} layers x {cfg['d_model']} wide, {cfg['steps']} steps x {cfg['batch_size']} sequences "
-        f"of {probe['sequence_length']} tokens ({probe['order']}), {probe['parameters']:,} parameters; "
+        f"of {probe['sequence_length']} tokens ({probe['order']}, {probe['tokens_from']}), {b['parameters']:,} "
+        f"parameters (head {b['head_parameters']:,}), ~{b['train_flops_approx']:.2g} FLOPs; "
         f"{probe['num_train']} train / {probe['num_val']} held-out images",
         markup=False,
         style="dim",
@@ -315,6 +354,12 @@ def compare(
     snr_db: SnrOpt = "30,25,20,15,10,5,1",
     samples: SamplesOpt = 0,
     probe_steps: StepsOpt = None,
+    orders: Annotated[
+        str | None,
+        typer.Option("--orders", help="Probe orders to run for each tokenizer, comma separated (an order study)."),
+    ] = None,
+    head: HeadOpt = None,
+    classes: ClassesOpt = False,
     fid_features: FeaturesOpt = "effnet-lite0",
     weights: WeightsOpt = None,
     lpips_weights: LpipsWeightsOpt = None,
@@ -324,13 +369,14 @@ def compare(
 ) -> None:
     """Recon, stability and generation for several tokenizers under one protocol.
 
-    Writes a table, compare.csv, compare.json and recon_vs_generation.png (rFID vs probe
-    NLL / gFID, one labelled point per tokenizer).
+    Writes a table, compare.csv, compare.json and recon_vs_generation.png (gFID vs rFID with
+    the real-data floor drawn; probe bits/token beside it). Each tokenizer runs its kind's
+    default probe; --orders raster,random,next-scale runs an order study (order_study.png).
 
     Example: tokkit eval compare runs/vq/checkpoints/final runs/kmeans --data builtin:photos --out compare/
     """
+    from tokkit.generation import ProbeConfig
     from tokkit.metrics.compare import compare_tokenizers
-    from tokkit.metrics.probe import ProbeConfig
     from tokkit.metrics.stability import parse_snr_list
 
     levels = parse_snr_list(snr_db)
@@ -351,6 +397,9 @@ def compare(
             lpips_weights=lpips_weights,
             device=device,
             seed=seed,
+            orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
+            head=head,
+            classes=classes,
         )
     if json:
         from tokkit_cli.console import print_json

@@ -1,0 +1,365 @@
+"""``evaluate_generation``: tokenize, split, train one probe, score the held-out split, sample, gFID.
+
+Defaults per tokenizer kind: raster + categorical for discrete, next-scale + categorical for
+multi-scale, random + diffusion for continuous. A diffusion head on a discrete tokenizer models its
+pre-quantization features (MAR's "VQ latents as continuous tokens" control); samples are mapped back
+to codes by the tokenizer's own nearest-code rule before decoding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokkit.errors import DataError, UsageError
+from tokkit.generation._base import GENERATORS, Generator, TokenSet
+from tokkit.generation.config import ProbeConfig
+from tokkit.tokenizers._base import TokenBatch, Tokenizer
+
+HEADS = ("categorical", "diffusion")
+DEFAULTS = {"discrete": ("raster", "categorical"), "multiscale": ("next-scale", "categorical"),
+            "continuous": ("random", "diffusion")}  # fmt: skip
+GUIDANCE = "guided = uncond + w (cond - uncond) on logits (categorical) or eps (diffusion), constant w"
+
+
+def flatten_tokens(tokens: TokenBatch) -> torch.Tensor:
+    """(B, L) int64: raster order, scales coarse to fine."""
+    return torch.cat([m.reshape(m.shape[0], -1) for m in tokens.index_maps()], 1).long()
+
+
+def unflatten_tokens(seq: torch.Tensor, shapes: list[tuple[int, int]], kind: str) -> TokenBatch:
+    maps, o = [], 0
+    for h, w in shapes:
+        maps.append(seq[:, o : o + h * w].reshape(-1, h, w))
+        o += h * w
+    return TokenBatch(kind, indices=maps if kind == "multiscale" else maps[0])  # type: ignore[arg-type]
+
+
+def resolve_probe(tok: Tokenizer, order: str | None, head: str | None) -> tuple[str, str]:
+    """The (order, head) to run, or one usage error saying why that pair does not fit the tokenizer."""
+    d_order, d_head = DEFAULTS[tok.kind]
+    if head is not None and head not in HEADS:
+        raise UsageError(f"unknown head '{head}'", hint=f"choose one of {', '.join(HEADS)}")
+    if order is None:  # a diffusion head on discrete codes models their features in raster order
+        order = d_order if head in (None, d_head) else "raster"
+    GENERATORS.resolve(order)  # unknown orders suggest the closest
+    if head is None:
+        head = "diffusion" if tok.kind == "continuous" else "categorical"
+    arch = tok.architecture
+    if order == "next-scale":
+        if tok.kind != "multiscale":
+            raise UsageError(f"--order next-scale needs a multi-scale tokenizer; '{arch}' is {tok.kind} (one scale)",
+                             hint="use --order raster or random")  # fmt: skip
+        if head != "categorical":
+            raise UsageError("--order next-scale predicts codes: it takes --head categorical only")
+        if not hasattr(tok, "next_scale_inputs"):
+            raise UsageError(f"tokenizer '{arch}' does not expose next_scale_inputs (VAR's teacher-forced inputs)")
+    if head == "categorical" and tok.kind == "continuous":
+        raise UsageError(f"--head categorical needs discrete codes; '{arch}' is continuous",
+                         hint="use --head diffusion")  # fmt: skip
+    if head == "diffusion" and tok.kind == "discrete" and tok.codebook is None:
+        raise UsageError(f"--head diffusion on '{arch}': no codebook to map sampled features back to codes")
+    if head == "diffusion" and tok.kind == "multiscale" and type(tok).quantize is Tokenizer.quantize:
+        raise UsageError(f"--head diffusion on '{arch}': no quantize() to map sampled features back to codes")
+    return order, head
+
+
+def _vectors(tok: Tokenizer, tokens: TokenBatch) -> torch.Tensor:
+    """The continuous tokens (B, C, h, w): latents, else pre-quantization features."""
+    v = tokens.latents if tokens.latents is not None else tokens.features
+    if v is None:
+        raise UsageError(
+            f"--head diffusion needs continuous tokens: '{tok.architecture}' returns neither latents nor "
+            "pre-quantization features",
+            hint="use --head categorical",
+        )
+    return v.float()
+
+
+def collect_tokens(tok: Tokenizer, source: Any, n: int, size: int, batch_size: int, dev: torch.device,
+                   order: str, head: str) -> TokenSet:  # fmt: skip
+    """Tokenize the first n images into what the probe models (unnormalised)."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.metrics import _common as C
+    from tokkit.progress import task
+
+    seqs, scale_inputs, shapes = [], [], None
+    with task("Tokenizing", total=n) as t, torch.no_grad():
+        for _, x, _ in iter_batches(source, size, batch_size, 0, n):
+            tokens = tok.encode(x.to(dev))
+            C.check_batch_shapes(tok, x, tokens, None)
+            if head == "diffusion":
+                v = _vectors(tok, tokens)
+                shapes = [tuple(v.shape[2:])]
+                seqs.append(v.flatten(2).transpose(1, 2).cpu())  # (B, h*w, C) row-major
+            else:
+                shapes = [tuple(m.shape[1:]) for m in tokens.index_maps()]
+                seqs.append(flatten_tokens(tokens).cpu())
+                if order == "next-scale":
+                    scale_inputs.append(tok.next_scale_inputs(tokens.index_maps()).float().cpu())  # type: ignore[attr-defined]
+            t.advance(len(x))
+    data = TokenSet(torch.cat(seqs), [(int(h), int(w)) for h, w in shapes or []])
+    if head == "categorical":
+        vocab = int(tok.codebook_size or 0)
+        if vocab < 2:
+            raise DataError(f"tokenizer '{tok.architecture}' reports codebook size {vocab}: nothing to model")
+        if int(data.tokens.min()) < 0 or int(data.tokens.max()) >= vocab:
+            raise DataError(f"token ids outside [0, {vocab}) from '{tok.architecture}'")
+        data.vocab = vocab
+    if scale_inputs:
+        data.scale_inputs = torch.cat(scale_inputs)
+    return data
+
+
+def attach_labels(data: TokenSet, source: Any, n: int) -> list[str]:
+    """Class labels of the first n images (ImageFolder convention / store labels) -> class names."""
+    got = source.labels() if hasattr(source, "labels") else None
+    if got is None:
+        raise UsageError(
+            f"--classes needs class labels: '{getattr(source, 'spec', source)}' has none",
+            hint="use a folder whose first-level subfolders are the classes, or a store with labels",
+        )
+    labels, classes = got
+    data.labels = torch.as_tensor(np.asarray(labels[:n]), dtype=torch.long)
+    data.num_classes = len(classes)
+    return list(classes)
+
+
+def split(n: int, every: int) -> np.ndarray:
+    """Held-out mask: image i is held out when i % every == every - 1 (the last one if none is)."""
+    held = np.arange(n) % every == every - 1
+    if not held.any():
+        held[-1] = True
+    return held
+
+
+def decoder_for(tok: Tokenizer, data: TokenSet, head: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Sampled tokens (B, L) or normalised vectors (B, L, C) -> images (B, 3, H, W)."""
+    shapes, factor = data.shapes, data.extra.get("scale_factor", 1.0)
+
+    def decode(samples: torch.Tensor) -> torch.Tensor:
+        dev = next(iter(tok.parameters()), torch.empty(0)).device
+        samples = samples.to(dev)
+        if head == "categorical":
+            return tok.decode(unflatten_tokens(samples, shapes, tok.kind))
+        (h, w), b = shapes[0], len(samples)
+        v = (samples / factor).view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()  # (B, C, h, w)
+        if tok.kind == "continuous":
+            return tok.decode(TokenBatch("continuous", latents=v))
+        if tok.kind == "multiscale":  # the tokenizer's own residual search
+            return tok.decode(TokenBatch("multiscale", indices=tok.quantize(v).indices))
+        from tokkit.layers.quantizer import nearest
+
+        codes = tok.codebook.to(dev).float()  # type: ignore[union-attr]
+        flat = v.permute(0, 2, 3, 1).reshape(-1, v.shape[1])
+        if getattr(tok.config, "l2_norm", False):
+            flat = torch.nn.functional.normalize(flat, dim=-1)
+        return tok.decode(TokenBatch("discrete", indices=nearest(flat, codes).view(b, h, w)))
+
+    return decode
+
+
+def budget(model: Generator, config: ProbeConfig, seq_len: int) -> dict[str, Any]:
+    head = sum(p.numel() for p in model.head.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    tokens = config.steps * config.batch_size * seq_len
+    mul = config.diffusion_batch_mul if model.head_kind == "diffusion" else 1
+    return {
+        "parameters": total,
+        "head_parameters": head,
+        "steps": config.steps,
+        "sequences_seen": config.steps * config.batch_size,
+        "tokens_seen": tokens,
+        "train_flops_approx": 6 * ((total - head) * tokens + head * tokens * mul),
+    }
+
+
+def evaluate_generation(
+    tokenizer: str | Path | Tokenizer,
+    data: Any,
+    num_images: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 16,
+    probe: ProbeConfig | None = None,
+    samples: int = 0,
+    fid_features: str | Any = "effnet-lite0",
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    use_cache: bool = True,
+    seed: int = 0,
+    order: str | None = None,
+    head: str | None = None,
+    classes: bool = False,
+) -> dict[str, Any]:
+    """Run one generation probe. Returns {"order", "head", "gfid", "gfid_guided", "gfid_floor",
+    "gfid_heldout", "rfid", "bits_per_token", "bits_per_image", "diffusion_loss", "val_nll",
+    "top1_accuracy", "probe", "protocol"}; null where not defined, the reason in ``probe["not_defined"]``."""
+    from tokkit.metrics import _common as C
+
+    config = probe or ProbeConfig()
+    if samples < 0 or samples == 1:
+        raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok, source, n, size, dev, warnings = (
+        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
+    )  # fmt: skip
+    order, head = resolve_probe(tok, order, head)
+    if n < 2:
+        raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
+    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
+                                "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
+                                "seed": seed, "device": str(dev), "warnings": warnings}  # fmt: skip
+
+    # 1. tokens (+ labels), split, normalisation measured on the training split
+    tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
+    class_names = attach_labels(tokens, source, n) if classes else []
+    held = split(n, config.holdout_every)
+    train, val = tokens.subset(torch.from_numpy(~held)), tokens.subset(torch.from_numpy(held))
+    if len(train.tokens) < 32:
+        warnings.append(f"only {len(train.tokens)} training sequences: the probe mostly measures memorisation")
+    norm = None
+    if tokens.continuous:
+        std = float(train.tokens.double().std())
+        if not math.isfinite(std) or std <= 0:
+            raise DataError(f"the continuous tokens of '{tok.architecture}' have std {std}: nothing to model")
+        for part in (tokens, train, val):
+            part.tokens = part.tokens / std
+            part.extra["scale_factor"] = 1 / std
+        norm = {"scale_factor": 1 / std, "rule": "tokens * factor has unit std over the training split"}
+
+    # 2. train and score the held-out split
+    torch.manual_seed(seed)
+    model = GENERATORS.get(order)(train, config, head).to(dev)
+    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
+        model.head.clip = float(train.tokens.abs().max())
+    losses = train_generator(model, train, config, seed, dev)
+    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+
+    # 3. samples -> images -> gFID beside the floor and rFID
+    fd, fd_info = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}, {}
+    if samples > 0:
+        fd, fd_info = _fd_scores(tok, model, tokens, train, held, source, n, size, batch_size, samples, config,
+                                 fid_features, weights, dev, use_cache, seed, order, head, warnings)  # fmt: skip
+
+    probe_info = {
+        "defined": True,
+        "config": dataclasses.asdict(config),
+        "order": order,
+        "order_description": model.description,
+        "head": head,
+        "head_description": model.head.describe() if head == "diffusion" else "linear -> softmax over the codebook",
+        "sequence_length": tokens.length,
+        "scales": [f"{h}x{w}" for h, w in tokens.shapes],
+        "vocab_size": tokens.vocab,
+        "channels": tokens.channels,
+        "tokens_from": (
+            "codes" if head == "categorical" else "latents" if tok.kind == "continuous" else "pre-quantization features"
+        ),  # fmt: skip
+        **budget(model, config, tokens.length),
+        "num_train": len(train.tokens),
+        "num_val": len(val.tokens),
+        "split": f"image i held out when i % {config.holdout_every} == {config.holdout_every - 1}",
+        "normalisation": norm,
+        "classes": class_names or None,
+        "guidance": {"convention": GUIDANCE, "scale": config.cfg_scale, "label_dropout": config.label_dropout}
+        if classes
+        else None,  # fmt: skip
+        "measure": scores.pop("measure"),
+        "train_loss_first": losses[0],
+        "train_loss_last": losses[-1],
+        "uniform_nll": math.log(tokens.vocab) if tokens.vocab else None,
+        **({"bits_per_scale": scores.pop("bits_per_scale")} if "bits_per_scale" in scores else {}),
+        **({"sampling_iterations": model.num_iter} if order == "random" else {}),  # type: ignore[attr-defined]
+        **fd_info,
+    }
+    probe_info["budget"] = {k: probe_info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
+                                                       "tokens_seen", "train_flops_approx")}  # fmt: skip
+    result = {"order": order, "head": head, **fd, **scores, "probe": probe_info, "protocol": protocol}
+    probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
+    return result
+
+
+def _reasons(r: dict[str, Any], samples: int, tok: Tokenizer, head: str, order: str, classes: bool) -> dict[str, str]:
+    why: dict[str, str] = {}
+    for key in ("gfid", "gfid_heldout", "gfid_floor", "rfid", "gfid_guided"):
+        if r[key] is None:
+            why[key] = (
+                "no samples requested (--samples 0)" if samples == 0
+                else f"tokenizer '{tok.architecture}' has no pixel decoder" if not tok.can_decode
+                else "no class conditioning (--classes)" if key == "gfid_guided" and not classes
+                else "needs at least 2 held-out images" if key != "gfid_guided"
+                else "not computed"
+            )  # fmt: skip
+    if head == "diffusion":
+        why["bits_per_token"] = why["bits_per_image"] = "a diffusion head has no discrete likelihood"
+    else:
+        why["diffusion_loss"] = "categorical head: no diffusion loss"
+        if order == "random":
+            why["bits_per_image"] = "a masked model's cross-entropy is not an NLL: it does not sum to bits per image"
+    return {k: v for k, v in why.items() if r.get(k) is None}
+
+
+def _fd_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: TokenSet, held: np.ndarray, source: Any,
+               n: int, size: int, batch_size: int, samples: int, config: ProbeConfig, fid_features: Any,
+               weights: Any, dev: torch.device, use_cache: bool, seed: int, order: str, head: str,
+               warnings: list[str]) -> tuple[dict[str, float | None], dict[str, Any]]:  # fmt: skip
+    from tokkit.metrics.fid import create_fid_features
+    from tokkit.metrics.gfid import PROTOCOL, generation_scores, reference_stats, sample_stats
+    from tokkit.progress import task
+
+    empty = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}
+    if not tok.can_decode:
+        return empty, {}
+    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
+    with torch.no_grad():
+        ref = reference_stats(source, n, size, feats, held, batch_size, lambda x: tok.decode(tok.encode(x.to(dev))),
+                              use_cache)  # fmt: skip
+    decode = decoder_for(tok, tokens, head)
+    labels = None
+    if train.labels is not None:  # sample i gets the class of training image i (mod n): the training mix
+        labels = train.labels[torch.arange(samples) % len(train.labels)]
+    next_input = None
+    if order == "next-scale":
+        sizes = [h * w for h, w in tokens.shapes]
+
+        def next_input(maps: list[torch.Tensor]) -> torch.Tensor:
+            return tok.next_scale_inputs(maps)[:, -sizes[len(maps)] :]  # type: ignore[attr-defined]
+
+    def images(cfg: float):
+        seqs = model.sample(samples, seed, dev, config.eval_batch_size, labels=labels, cfg=cfg, next_input=next_input)
+        with task("Decoding samples", total=samples) as t, torch.no_grad():
+            for i in range(0, samples, batch_size):
+                yield decode(seqs[i : i + batch_size])
+                t.advance(min(batch_size, samples - i))
+
+    fake = sample_stats(images(1.0), feats)
+    scores: dict[str, float | None] = {**generation_scores(ref, fake), "gfid_guided": None}
+    if labels is not None:
+        guided = sample_stats(images(config.cfg_scale), feats)
+        scores["gfid_guided"] = generation_scores(ref, guided)["gfid"]
+    for what, st in (("gFID", fake), ("floor (held-out)", ref["heldout"])):
+        w = st.rank_warning(what) if st is not None else None
+        if w and w not in warnings:
+            warnings.append(w)
+    info = {
+        "gfid_protocol": {
+            **PROTOCOL,
+            "features": feats.describe(),
+            "num_samples": samples,
+            "num_heldout": int(held.sum()),
+            "num_train": int((~held).sum()),
+            "sampling": "temperature 1, full softmax (categorical) / ancestral DDPM (diffusion), no top-k/top-p, "
+            "per-sample seeded draws",
+            "labels": "sample i takes the class of training image i mod n_train" if labels is not None else None,
+        }
+    }
+    return scores, info
+
+
+from tokkit.generation.train import train_generator  # noqa: E402  (after the names train.py does not need)

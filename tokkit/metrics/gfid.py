@@ -1,0 +1,100 @@
+"""Scoring a generation probe: gFID with its two references under one protocol.
+
+Every distance is a Frechet distance in the recon feature space (``--fid-features``) against the
+real images of the probe's training split:
+
+- ``gfid``: decoded samples vs the training images;
+- ``gfid_heldout``: decoded samples vs the held-out images only (small data is memorised: a probe
+  that copies its training set scores well on ``gfid`` and worse here);
+- ``gfid_floor``: held-out real images vs the training images (what real data scores);
+- ``rfid``: the tokenizer's reconstructions of the held-out images vs the training images (what a
+  generator that reproduced this tokenizer's tokens perfectly would score; the standard rFID,
+  reconstructions vs their own originals, is ``eval recon``'s).
+Distances depend on n: the floor and rFID use the held-out n, gFID the number of samples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from tokkit.metrics.fid import FeatureStats, StatsAccumulator, frechet_distance_stats
+
+
+def _split_payload(source: Any, n: int, size: int, feats: Any, held: np.ndarray, which: str) -> dict[str, Any]:
+    from tokkit.metrics.fid import real_stats_payload
+
+    return {**real_stats_payload(source, n, size, feats), "split": which, "held_out": np.flatnonzero(held).tolist()}
+
+
+def reference_stats(
+    source: Any,
+    n: int,
+    size: int,
+    feats: Any,
+    held: np.ndarray,
+    batch_size: int,
+    reconstruct: Callable[[torch.Tensor], torch.Tensor] | None,
+    use_cache: bool,
+) -> dict[str, FeatureStats | None]:
+    """One pass over the first n images: stats of the train split, the held-out split and the
+    reconstructions of the held-out split (None without a decoder). Real stats are cached."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.metrics.fid import load_cached_stats, save_cached_stats
+    from tokkit.progress import task
+
+    payloads = {w: _split_payload(source, n, size, feats, held, w) for w in ("train", "heldout")}
+    cached = {w: load_cached_stats(p) if use_cache else None for w, p in payloads.items()}
+    accs = {w: StatsAccumulator() for w in ("train", "heldout", "recon")}
+    need_real = any(v is None for v in cached.values())
+    if need_real or reconstruct is not None:
+        with task(f"Reference features ({feats.spec})", total=n) as t, torch.no_grad():
+            for b0, x, _ in iter_batches(source, size, batch_size, 0, n):
+                h = torch.from_numpy(held[b0 : b0 + len(x)])
+                if need_real:
+                    f = feats(x)
+                    accs["train"].add(f[~h])
+                    accs["heldout"].add(f[h])
+                if reconstruct is not None and bool(h.any()):
+                    accs["recon"].add(feats(reconstruct(x[h]).float().clamp(-1, 1)))
+                t.advance(len(x))
+    out: dict[str, FeatureStats | None] = {}
+    for w in ("train", "heldout"):
+        out[w] = cached[w] if cached[w] is not None else (accs[w].stats() if accs[w].n >= 2 else None)
+        if cached[w] is None and use_cache and out[w] is not None:
+            try:
+                save_cached_stats(payloads[w], out[w])  # type: ignore[arg-type]
+            except OSError:
+                pass  # a read-only cache must not fail the evaluation
+    out["recon"] = accs["recon"].stats() if accs["recon"].n >= 2 else None  # a distance needs 2 images
+    return out
+
+
+def sample_stats(batches: Iterator[torch.Tensor], feats: Any) -> FeatureStats:
+    acc = StatsAccumulator()
+    for images in batches:
+        acc.add(feats(images.float().clamp(-1, 1)))
+    return acc.stats()
+
+
+def generation_scores(ref: dict[str, FeatureStats | None], fake: FeatureStats) -> dict[str, float | None]:
+    """The four distances; None where a set has fewer than 2 images (e.g. one held-out image)."""
+    train, held, recon = ref["train"], ref["heldout"], ref["recon"]
+    assert train is not None
+    return {
+        "gfid": frechet_distance_stats(fake, train),
+        "gfid_heldout": None if held is None else frechet_distance_stats(fake, held),
+        "gfid_floor": None if held is None else frechet_distance_stats(held, train),
+        "rfid": None if recon is None else frechet_distance_stats(recon, train),
+    }
+
+
+PROTOCOL = {
+    "gfid": "FD(decoded samples, training-split images)",
+    "gfid_heldout": "FD(decoded samples, held-out images)",
+    "gfid_floor": "FD(held-out images, training-split images): the real-data floor",
+    "rfid": "FD(reconstructions of the held-out images, training-split images)",
+}
