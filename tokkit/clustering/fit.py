@@ -164,6 +164,10 @@ def fit_kmeans(
         )
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
+    if backend == "faiss" and not gpu:  # before any encoding: a missing faiss is known now
+        from tokkit.clustering.faiss_import import import_faiss
+
+        import_faiss()
     dev = resolve_device(device)
     with _torchrun_group(backend, dev):
         return _fit(
