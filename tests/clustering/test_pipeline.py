@@ -197,6 +197,5 @@ def test_bad_inputs_are_one_line(cli, tmp_path, feats):
     # unknown encoder, wrong option mixes
     assert "unknown encoder" in err("fit-kmeans", "--encoder", "dinov", "--data", DATA, "--k", "2", "--out", km, code=2)
     assert "either --features" in err("fit-kmeans", "--k", "2", "--out", km, code=2)
-    assert "--encoder and --data go together" in err(
-        "fit-kmeans", "--encoder", "pixels", "--k", "2", "--out", km, code=2
-    )
+    assert "either --features" in err("fit-kmeans", "--encoder", "pixels", "--k", "2", "--out", km, code=2)
+    assert "--data needs --encoder" in err("fit-kmeans", "--data", DATA, "--k", "2", "--out", km, code=2)

@@ -56,50 +56,29 @@ def _shard(pos: np.ndarray) -> tuple[np.ndarray, int]:
     return pos[bounds[rank] : bounds[rank + 1]], int(bounds[rank])
 
 
-def open_feature_store(path: str | Path) -> Any:
-    from tokkit.io.h5store import open_store
-
-    f = open_store(path, "feature")
-    ds = f.get("features")
-    if ds is None or ds.ndim != 3:
-        f.close()
-        raise StoreError(f"'{path}' has no (N, T, D) 'features' dataset")
-    committed = int(f.attrs.get("committed", -1))
-    if committed != ds.shape[0]:
-        f.close()
-        raise StoreError(f"'{path}' is truncated: {committed} of {ds.shape[0]} rows committed")
-    return f
-
-
-def points_from_store(path: str | Path, k: int, sample: int | None, seed: int) -> Points:
-    from tokkit.io.h5store import store_attrs
-
-    with open_feature_store(path) as f:
-        ds = f["features"]
-        n, t, d = ds.shape
-        attrs = store_attrs(f)
-        pos = sample_positions(n * t, sample, k, seed)
-        total = len(pos)
-        mine, offset = _shard(pos)
-        out = np.empty((len(mine), d), np.float32)
-        rows = mine // t
-        filled = 0
-        with task(f"Reading {Path(path).name}", total=len(mine)) as bar:
-            for r0 in range(int(rows[0]) if len(rows) else 0, int(rows[-1]) + 1 if len(rows) else 0, READ_ROWS):
-                lo, hi = np.searchsorted(rows, [r0, r0 + READ_ROWS])
-                if lo == hi:
-                    continue
-                try:
-                    block = ds[r0 : min(r0 + READ_ROWS, n)]
-                except OSError as e:
-                    raise StoreError(f"cannot read rows {r0}.. of '{path}': the file is damaged ({e})") from e
-                sel = mine[lo:hi] - r0 * t
-                flat = block.reshape(-1, d)
-                # all points of the block (the default when K*256 covers the data): no gather copy
-                out[filled : filled + (hi - lo)] = flat if hi - lo == len(flat) else flat[sel]
-                filled += hi - lo
-                bar.advance(int(hi - lo))
-    return Points(out, total, offset, n * t, attrs)
+def points_from_store(src: Any, k: int, sample: int | None, seed: int) -> Points:
+    """The sample from a ``FeatureSource`` (tokkit store, HDF5, .npy or .npy shards), read in row
+    blocks: only the blocks holding sampled points are read, memory-mapped files are never loaded whole."""
+    n, t, d = src.shape
+    pos = sample_positions(n * t, sample, k, seed)
+    total = len(pos)
+    mine, offset = _shard(pos)
+    out = np.empty((len(mine), d), np.float32)
+    rows = mine // t
+    filled = 0
+    with task(f"Reading {src.path.name}", total=len(mine)) as bar:
+        for r0 in range(int(rows[0]) if len(rows) else 0, int(rows[-1]) + 1 if len(rows) else 0, READ_ROWS):
+            lo, hi = np.searchsorted(rows, [r0, r0 + READ_ROWS])
+            if lo == hi:
+                continue
+            block = src.read(r0, r0 + READ_ROWS)
+            sel = mine[lo:hi] - r0 * t
+            flat = block.reshape(-1, d)
+            # all points of the block (the default when K*256 covers the data): no gather copy
+            out[filled : filled + (hi - lo)] = flat if hi - lo == len(flat) else flat[sel]
+            filled += hi - lo
+            bar.advance(int(hi - lo))
+    return Points(out, total, offset, n * t, dict(src.attrs))
 
 
 def points_from_encoder(
@@ -149,19 +128,22 @@ def fit_kmeans(
     device: str = "auto",
     batch_size: int = 32,
     init_sample: int | None = None,
+    grid: str | None = None,
 ) -> dict[str, Any]:
     """Fit the codebook and write the checkpoint to ``out``; returns the ``--json`` summary plus
-    ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``."""
+    ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``.
+
+    ``features``: any file ``tokkit.data.features.open_features`` reads. For features from
+    elsewhere (no tokkit attrs) ``encoder`` (with ``layer``, ``image_size``, ``weights``) optionally
+    names the encoder they came from; without it the codebook records that it has no image encoder."""
     from tokkit.device import resolve_device
 
-    if (features is None) == (encoder is None and data is None):
-        raise UsageError("give either --features F.h5 or --encoder E with --data D")
-    if features is None and (encoder is None or data is None):
-        raise UsageError("--encoder and --data go together")
-    if features is not None and (layer is not None or weights or random_init or image_size):
-        raise UsageError(
-            "--layer/--weights/--random-init/--image-size describe an encoder; a --features store has its own"
-        )
+    if (features is None) == (data is None):
+        raise UsageError("give either --features F (a feature file) or --encoder E with --data D")
+    if data is not None and encoder is None:
+        raise UsageError("--data needs --encoder E (the features to cluster)")
+    if data is not None and grid is not None:
+        raise UsageError("--grid describes a --features file; the encoder gives the grid of --data")
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
     if backend == "faiss" and not gpu:  # before any encoding: a missing faiss is known now
@@ -172,8 +154,66 @@ def fit_kmeans(
     with _torchrun_group(backend, dev):
         return _fit(
             k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-            init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+            init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid,
         )  # fmt: skip
+
+
+def _config_from_features(
+    src: Any, k: int, spherical: bool, l2_normalize: bool, encoder: str | None, layer: Any,
+    image_size: int | None, weights: str | None, random_init: bool,
+) -> tuple[Any, str | None]:  # fmt: skip
+    """The tokenizer config of a codebook fit on ``src``: the encoder a tokkit store records, the
+    one named by ``--encoder`` for features from elsewhere, or none (``encoder=None``)."""
+    from tokkit.tokenizers.kmeans import KMeansConfig
+
+    a = src.attrs
+    names_encoder = encoder is not None or layer is not None or weights or random_init or image_size
+    common = dict(spherical=spherical, codebook_size=k, dim=src.dim)
+    if not src.external:
+        if names_encoder:
+            raise UsageError(
+                "--encoder/--layer/--weights/--random-init/--image-size describe an encoder; "
+                f"'{src.path}' was written by tokkit extract and records its own"
+            )
+        for key in ("encoder", "layer", "image_size"):
+            if key not in a:
+                raise StoreError(f"'{src.path}' lacks the '{key}' attribute: not written by tokkit extract")
+        store_weights = a.get("weights") or None
+        cfg = KMeansConfig(
+            encoder=str(a["encoder"]),
+            layer=str(a["layer"]),
+            image_size=int(a["image_size"]),
+            l2_normalize=bool(a.get("l2_normalize", False)) or l2_normalize,
+            encoder_weights=None if store_weights in (None, "random-init") else str(store_weights),
+            random_init=store_weights == "random-init",
+            **common,
+        )
+        return cfg, a.get("source_spec")
+    if encoder is None and names_encoder:
+        raise UsageError("--layer/--weights/--random-init/--image-size need --encoder E to describe")
+    if encoder is None:  # features from elsewhere, encoder unknown: tokenize --features only
+        return KMeansConfig(encoder=None, layer=None, image_size=None, l2_normalize=l2_normalize, **common), None
+    from tokkit.encoders import create_encoder
+
+    enc = create_encoder(encoder, layer=layer, weights=weights, random_init=True, l2_normalize=l2_normalize)
+    size = int(image_size or enc.input_size)
+    if enc.dim != src.dim:
+        raise DataError(f"--encoder {encoder} gives {enc.dim}-d features, '{src.path}' holds {src.dim}-d ones")
+    if src.grid is not None and tuple(enc.grid(size)) != tuple(src.grid):
+        raise DataError(
+            f"--encoder {encoder} at {size} px gives a {enc.grid(size)} grid, '{src.path}' has {list(src.grid)}",
+            hint="give the --image-size the features were extracted at",
+        )
+    cfg = KMeansConfig(
+        encoder=enc.spec,
+        layer=str(getattr(enc, "layer", "last")),
+        image_size=size,
+        l2_normalize=l2_normalize,
+        encoder_weights=str(Path(weights).resolve()) if weights else None,
+        random_init=random_init,
+        **common,
+    )
+    return cfg, None
 
 
 @contextlib.contextmanager
@@ -202,7 +242,7 @@ def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
 
 def _fit(
     k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-    init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid,
 ) -> dict[str, Any]:  # fmt: skip
     from tokkit.clustering.kmeans import _dist, kmeans
     from tokkit.io.checkpoint import save_checkpoint
@@ -212,26 +252,16 @@ def _fit(
     if dev.type == "cuda" and _dist()[0]:
         dev = torch.device("cuda", torch.cuda.current_device())
     if features is not None:
-        pts = points_from_store(features, k, sample, seed)
-        a = pts.attrs
-        for key in ("encoder", "layer", "image_size"):
-            if key not in a:
-                raise StoreError(f"'{features}' lacks the '{key}' attribute: not written by tokkit extract")
-        store_weights = a.get("weights") or None
-        cfg = KMeansConfig(
-            encoder=str(a["encoder"]),
-            layer=str(a["layer"]),
-            image_size=int(a["image_size"]),
-            l2_normalize=bool(a.get("l2_normalize", False)) or l2_normalize,
-            spherical=spherical,
-            codebook_size=k,
-            dim=int(pts.x.shape[1]),
-            encoder_weights=None if store_weights in (None, "random-init") else str(store_weights),
-            random_init=store_weights == "random-init",
-        )
-        if l2_normalize and not a.get("l2_normalize", False):
+        from tokkit.data.features import open_features
+
+        with open_features(features, grid=grid) as src:
+            cfg, data_spec = _config_from_features(
+                src, k, spherical, l2_normalize, encoder, layer, image_size, weights, random_init
+            )
+            pts = points_from_store(src, k, sample, seed)
+            feature_info = src.describe()
+        if l2_normalize and not pts.attrs.get("l2_normalize", False):
             pts.x /= np.maximum(np.linalg.norm(pts.x, axis=1, keepdims=True), 1e-12)
-        data_spec = a.get("source_spec")
     else:
         from tokkit.encoders import create_encoder
 
@@ -251,6 +281,7 @@ def _fit(
             random_init=random_init,
         )
         data_spec = data
+        feature_info = None
     if pts.n_total < k:
         raise DataError(
             f"--k {k} is larger than the number of points ({pts.n_total} feature vectors)",
@@ -291,5 +322,7 @@ def _fit(
         tok = KMeansTokenizer(cfg)
         tok.set_centroids(torch.from_numpy(result.centroids))
         prov = provenance(data=data_spec, features=str(features) if features else None, sample=pts.n_total)
+        if feature_info is not None:
+            prov["feature_source"] = feature_info
         save_checkpoint(tok, out, provenance=prov, extra_files={"kmeans.json": info})
     return info

@@ -41,6 +41,14 @@ L2Opt = Annotated[bool, typer.Option("--l2-normalize", help="L2-normalise every 
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same file.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per batch (and per commit).")]
+FEATURES_HELP = (
+    "Feature file: a store from tokkit extract, any HDF5 with a 'features' dataset (N, T, D) or (N, D), "
+    "a .npy of that shape (memory-mapped), or a folder of .npy shards (name order)."
+)
+GridOpt = Annotated[
+    str | None,
+    typer.Option("--grid", help="HxW grid of feature files that record none (default: T when it is a square)."),
+]
 
 
 def _emit(result: dict[str, Any], json: bool, title: str, rows: list[tuple[str, Any]]) -> None:
@@ -125,8 +133,14 @@ def fit_kmeans(
     data: DataOpt = None,
     features: Annotated[
         Path | None,
-        typer.Option("--features", "-f", help="Feature store from tokkit extract (instead of --encoder/--data)."),
+        typer.Option(
+            "--features",
+            "-f",
+            help=FEATURES_HELP + " Instead of --data; with features from elsewhere, "
+            "--encoder (and --layer/--image-size/--weights) names the encoder they came from.",
+        ),
     ] = None,
+    grid: GridOpt = None,
     layer: LayerOpt = None,
     image_size: ImageSizeOpt = None,
     l2_normalize: L2Opt = False,
@@ -150,6 +164,8 @@ def fit_kmeans(
     device: DeviceOpt = "auto",
 ) -> None:
     """Fit a k-means codebook over encoder features and write a k-means tokenizer checkpoint.
+
+    --features also takes features written elsewhere (np.save, h5py, DiGIT's .npy shards).
 
     Example: tokkit fit-kmeans --encoder effnet-lite0 --k 256 --data builtin:photos --out runs/km
     """
@@ -177,6 +193,7 @@ def fit_kmeans(
             device=device,
             batch_size=batch_size,
             init_sample=init_sample,
+            grid=grid,
         )
     if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
         return
@@ -218,8 +235,9 @@ def tokenize(
     out: Annotated[Path, typer.Option("--out", "-o", help="Token store (.h5) to write.")],
     data: DataOpt = None,
     features: Annotated[
-        Path | None, typer.Option("--features", "-f", help="Feature store to tokenize (instead of --data).")
+        Path | None, typer.Option("--features", "-f", help=FEATURES_HELP + " Instead of --data.")
     ] = None,
+    grid: GridOpt = None,
     batch_size: BatchOpt = 32,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
@@ -243,6 +261,7 @@ def tokenize(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            grid=grid,
         ).to_dict()
     _emit(
         r,
