@@ -23,6 +23,8 @@ FIT_KEYS = [
     "backend",
     "init",
     "empty_clusters_fixed",
+    "num_skipped",
+    "skipped",
 ]
 
 
@@ -65,11 +67,11 @@ def _interrupt_after(monkeypatch, calls: int):
     real = StoreWriter.write
     state = {"n": 0}
 
-    def write(self, start, arrays):
+    def write(self, start, arrays, attrs=None):
         if state["n"] == calls:
             raise KeyboardInterrupt("killed")
         state["n"] += 1
-        return real(self, start, arrays)
+        return real(self, start, arrays, attrs)
 
     monkeypatch.setattr(StoreWriter, "write", write)
 

@@ -82,28 +82,37 @@ def points_from_store(src: Any, k: int, sample: int | None, seed: int) -> Points
 
 
 def points_from_encoder(
-    encoder: Any, data: str, image_size: int, k: int, sample: int | None, seed: int, batch_size: int, dev: torch.device
-) -> Points:
+    encoder: Any, data: str, image_size: int, k: int, sample: int | None, seed: int, batch_size: int, dev: torch.device,
+    verify: bool = False,
+) -> Points:  # fmt: skip
+    """The sample from encoding ``data``: positions are drawn over all listed images; those of an
+    image skipped at read time (it did not decode) are left out, the same ones on every run."""
     from tokkit.clustering.kmeans import _dist
     from tokkit.data import iter_batches, open_source
+    from tokkit.data.skips import SkipLog
 
     if _dist()[0]:
         raise UsageError("under torchrun, give --features (run tokkit extract first)")
-    source = open_source(data)
+    source = open_source(data, verify=verify)
     gh, gw = encoder.grid(image_size)
     t = gh * gw
     pos = sample_positions(len(source) * t, sample, k, seed)
     out = np.empty((len(pos), encoder.dim), np.float32)
     filled = 0
     with task(f"Encoding {data}", total=len(source)) as bar, torch.inference_mode():
-        for row, images, _ in iter_batches(source, image_size, batch_size):
-            f = encoder(images.to(dev)).flatten(2).transpose(1, 2).reshape(-1, encoder.dim).float().cpu().numpy()
-            lo, hi = np.searchsorted(pos, [row * t, (row + len(images)) * t])
-            out[filled : filled + hi - lo] = f[pos[lo:hi] - row * t]
-            filled += hi - lo
+        for _, images, idx in iter_batches(source, image_size, batch_size):
+            f = encoder(images.to(dev)).flatten(2).transpose(1, 2).float().cpu().numpy()  # (B, T, D)
+            index = idx.numpy()
+            lo, hi = np.searchsorted(pos, [int(index[0]) * t, (int(index[-1]) + 1) * t])
+            p = pos[lo:hi]
+            slot = np.minimum(np.searchsorted(index, p // t), len(index) - 1)
+            ok = index[slot] == p // t  # positions of images of this batch that decoded
+            got = f[slot[ok], p[ok] % t]
+            out[filled : filled + len(got)] = got
+            filled += len(got)
             bar.advance(len(images))
-    attrs = {"source_spec": data, "grid": [gh, gw], "image_size": image_size}
-    return Points(out, len(pos), 0, len(source) * t, attrs)
+    attrs = {"source_spec": data, "grid": [gh, gw], "image_size": image_size, **SkipLog(source).summary()}
+    return Points(out[:filled], filled, 0, len(source) * t, attrs)
 
 
 def fit_kmeans(
@@ -129,6 +138,7 @@ def fit_kmeans(
     batch_size: int = 32,
     init_sample: int | None = None,
     grid: str | None = None,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Fit the codebook and write the checkpoint to ``out``; returns the ``--json`` summary plus
     ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``.
@@ -154,7 +164,7 @@ def fit_kmeans(
     with _torchrun_group(backend, dev):
         return _fit(
             k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-            init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid,
+            init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
         )  # fmt: skip
 
 
@@ -242,7 +252,7 @@ def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
 
 def _fit(
     k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid,
+    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
 ) -> dict[str, Any]:  # fmt: skip
     from tokkit.clustering.kmeans import _dist, kmeans
     from tokkit.io.checkpoint import save_checkpoint
@@ -268,7 +278,7 @@ def _fit(
         enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
         enc = enc.to(dev)
         size = int(image_size or enc.input_size)
-        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev)
+        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev, verify=verify)
         cfg = KMeansConfig(
             encoder=enc.spec,
             layer=str(getattr(enc, "layer", "last")),
@@ -317,6 +327,8 @@ def _fit(
         "device": result.device,
         "spherical": spherical,
         "seed": seed,
+        "num_skipped": int(pts.attrs.get("num_skipped", 0)),
+        "skipped": list(pts.attrs.get("skipped", []))[:20],
     }
     if _dist()[1] == 0:
         tok = KMeansTokenizer(cfg)

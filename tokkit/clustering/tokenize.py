@@ -33,6 +33,8 @@ class TokenizeResult:
     seconds: float
     utilization: float
     perplexity: float
+    num_skipped: int = 0
+    skipped: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,7 @@ def tokenize(
     overwrite: bool = False,
     device: str = "auto",
     grid: str | None = None,
+    verify: bool = False,
 ) -> TokenizeResult:
     from tokkit.clustering.assign import assign
     from tokkit.device import resolve_device
@@ -94,6 +97,7 @@ def tokenize(
     centroids = tok.centroids.float()
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
     counts = np.zeros(k, np.int64)
+    skipped: dict[str, Any] = {"num_skipped": 0, "skipped": []}
     t0 = time.perf_counter()
     if features is not None:
         from tokkit.data.features import open_features
@@ -146,34 +150,45 @@ def tokenize(
         grid_out = list(shape) if src.grid else None
     else:
         from tokkit.data import iter_batches, open_source
+        from tokkit.data.skips import SkipLog, label_identity
+        from tokkit.io.h5store import store_attrs
 
         tok.encoder  # noqa: B018  (a codebook without an image encoder says here why it cannot take images)
-        source = open_source(data)
+        source = open_source(data, verify=verify)
         n = len(source)
         size = int(tok.config.image_size)
         shape = tuple(tok.token_shape(size))
-        identity = {"codebook_size": k, "tokenizer": str(tokenizer), "grid": list(shape), "source_spec": data}
-        with StoreWriter(
-            out,
-            "token",
-            n,
-            {"tokens": (shape, token_dtype(k)), "image_index": ((), np.int64)},
-            identity,
-            mode=mode,
-            chunk_rows=batch_size,
-        ) as w:
-            start = w.committed
+        labels = source.labels()
+        identity = {
+            "codebook_size": k,
+            "tokenizer": str(tokenizer),
+            "grid": list(shape),
+            "source_spec": data,
+            **label_identity(labels),
+        }
+        arrays = {"tokens": (shape, token_dtype(k)), "image_index": ((), np.int64)}
+        if labels is not None:
+            arrays["labels"] = ((), np.int64)
+        with StoreWriter(out, "token", n, arrays, identity, mode=mode, chunk_rows=batch_size, growable=True) as w:
+            skips = SkipLog(source, store_attrs(w.file))
+            start = int(store_attrs(w.file).get("source_next", w.committed))
             with task(f"Tokenizing {data}", total=n) as bar, torch.inference_mode():
                 bar.advance(start)
                 for row, images, idx_img in iter_batches(source, size, batch_size, start=start):
                     idx = tok.encode(images.to(dev)).indices.cpu().numpy()
                     counts += np.bincount(idx.reshape(-1), minlength=k)
-                    w.write(
-                        row, {"tokens": idx.astype(token_dtype(k)), "image_index": idx_img.numpy().astype(np.int64)}
-                    )
-                    bar.advance(len(idx_img))
+                    index = idx_img.numpy().astype(np.int64)
+                    rows = {"tokens": idx.astype(token_dtype(k)), "image_index": index}
+                    if labels is not None:
+                        rows["labels"] = labels[0][index]
+                    end_row = min(row + batch_size, n)
+                    w.write(w.committed, rows, attrs=skips.commit_attrs(end_row))
+                    bar.advance(end_row - row)
             if not w.done:
-                w.finish()
+                w.finish(**skips.finish_attrs())
+            stored = store_attrs(w.file)
+            n = int(stored["num_rows"])
+            skipped = {"num_skipped": int(stored.get("num_skipped", 0)), "skipped": stored.get("skipped", [])[:20]}
         t = int(np.prod(shape))
         grid_out = list(shape)
     if start > 0:  # usage over the whole store, not just the resumed part
@@ -196,4 +211,5 @@ def tokenize(
         seconds=secs,
         utilization=float(usage["utilization"]),
         perplexity=float(usage["perplexity"]),
+        **skipped,
     )

@@ -71,3 +71,23 @@ def image_size(path: str | Path) -> tuple[int, int]:
         w, h = img.size
         orientation = img.getexif().get(0x0112, 1)
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def header_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) after EXIF rotation from the header alone (no pixel decode). Raises ``UnreadableImage``
+    for empty files, non-images and headers PIL cannot parse; a file whose pixel data is damaged
+    passes here and fails later in ``read_image``."""
+    path = Path(path)
+    try:
+        if path.stat().st_size == 0:
+            raise UnreadableImage("empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            h, w = image_size(path)
+    except UnreadableImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UnreadableImage(str(e) or e.__class__.__name__) from e
+    if h <= 0 or w <= 0:
+        raise UnreadableImage(f"header gives size {w}x{h}")
+    return h, w

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
+from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, VerifyOpt, session
 
 EncoderOpt = Annotated[
     str | None,
@@ -67,6 +67,13 @@ def _emit(result: dict[str, Any], json: bool, title: str, rows: list[tuple[str, 
     stdout.print(table)
 
 
+def _skipped(r: dict[str, Any]) -> str:
+    names = r.get("skipped") or []
+    return f"{r.get('num_skipped', 0)}" + (
+        f": {', '.join(names[:3])}" + (" ..." if len(names) > 3 else "") if names else ""
+    )
+
+
 def extract(
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature store (.h5) to write.")],
     data: Annotated[
@@ -82,6 +89,7 @@ def extract(
     batch_size: BatchOpt = 32,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -109,6 +117,7 @@ def extract(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            verify=verify,
         ).to_dict()
     _emit(
         r,
@@ -122,6 +131,7 @@ def extract(
             ("dtype", r["dtype"]),
             ("resumed from", r["resumed_from"]),
             ("images/s", f"{r['images_per_second']:.1f}"),
+            ("skipped (unreadable)", _skipped(r)),
         ],
     )
 
@@ -159,6 +169,7 @@ def fit_kmeans(
     backend: Annotated[str, typer.Option("--backend", help="faiss | torch (torch runs under torchrun)")] = "faiss",
     gpu: Annotated[bool, typer.Option("--gpu", help="faiss-gpu when present, else the torch backend on CUDA.")] = False,
     batch_size: BatchOpt = 32,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 1234,
     device: DeviceOpt = "auto",
@@ -194,6 +205,7 @@ def fit_kmeans(
             batch_size=batch_size,
             init_sample=init_sample,
             grid=grid,
+            verify=verify,
         )
     if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
         return
@@ -208,6 +220,8 @@ def fit_kmeans(
         "backend",
         "init",
         "empty_clusters_fixed",
+        "num_skipped",
+        "skipped",
     )
     if json:
         _emit({key: r[key] for key in keys}, True, "", [])
@@ -225,6 +239,7 @@ def fit_kmeans(
             ("objective (mean sq. L2)", f"{r['objective']:.6g}"),
             ("first -> last", f"{r['objective_history'][0]:.6g} -> {r['objective_history'][-1]:.6g}"),
             ("empty clusters fixed", r["empty_clusters_fixed"]),
+            ("images skipped (unreadable)", _skipped(r)),
             ("seconds", f"{r['seconds']:.1f}"),
         ],
     )
@@ -241,6 +256,7 @@ def tokenize(
     batch_size: BatchOpt = 32,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -262,6 +278,7 @@ def tokenize(
             overwrite=overwrite,
             device=device,
             grid=grid,
+            verify=verify,
         ).to_dict()
     _emit(
         r,
@@ -274,6 +291,7 @@ def tokenize(
             ("utilization", f"{r['utilization']:.3f}"),
             ("perplexity", f"{r['perplexity']:.1f}"),
             ("resumed from", r["resumed_from"]),
+            ("images skipped (unreadable)", _skipped(r)),
             ("seconds", f"{r['seconds']:.1f}"),
         ],
     )
