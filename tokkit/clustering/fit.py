@@ -1,5 +1,6 @@
-"""``tokkit fit-kmeans``: points (a feature store, or an encoder run over images) -> k-means ->
-a k-means tokenizer checkpoint.
+"""``tokkit fit-kmeans``: points (a feature file, or an encoder run over images) -> k-means ->
+a k-means tokenizer checkpoint. Feature files are read through ``tokkit.data.features`` (tokkit
+stores, any HDF5 with ``features``, .npy, .npy shards).
 
 The sample: ``sample`` points drawn uniformly without replacement from all N * T feature
 vectors (default K * 256, faiss's own cap, but decided and reported here, never silent); all
