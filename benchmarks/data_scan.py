@@ -3,7 +3,8 @@
 1. ``tokkit data info DIR --json`` (header-only scan) against a bare script that decodes every
    JPEG with PIL in the same number of threads. Target: <= 0.2x the bare time.
 2. ``tokkit extract --encoder effnet-lite0 --data DIR`` against a bare loop: a torch Dataset
-   that decodes with PIL and resizes/crops with torchvision, a DataLoader with the same worker
+   that decodes with PIL and resizes/crops with torchvision on the PIL image (PIL bicubic: the
+   same work as tokkit's eval transform), a DataLoader with the same worker
    count, timm's EfficientNet-Lite0 ``forward_features`` (same weights, fp32, CPU), results
    discarded. Target: throughput >= 0.9x the bare loop's.
 
@@ -56,8 +57,10 @@ from tokkit.encoders.effnet import TIMM_NAME, package_weights_file, remap_state_
 from tokkit.io.checkpoint import torch_load_weights
 
 files = sorted(p for p in Path(sys.argv[1]).rglob("*") if p.suffix.lower() == ".jpg")
-tf = T.Compose([T.ToImage(), T.Resize(224, interpolation=T.InterpolationMode.BICUBIC, antialias=True),
-                T.CenterCrop(224), T.ToDtype(torch.float32, scale=True), T.Normalize([0.5] * 3, [0.5] * 3)])
+# The same work as tokkit's eval transform: PIL bicubic resize of the shorter side (torchvision's
+# Resize on a PIL image calls PIL), center crop, then [-1, 1] floats.
+tf = T.Compose([T.Resize(224, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(224), T.ToImage(),
+                T.ToDtype(torch.float32, scale=True), T.Normalize([0.5] * 3, [0.5] * 3)])
 
 class Folder(Dataset):
     def __len__(self):
@@ -136,6 +139,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/tokkit_scan_bench")
     ap.add_argument("--skip-extract", action="store_true")
+    ap.add_argument("--skip-info", action="store_true")
     args = ap.parse_args()
     py = sys.executable
     root = Path(args.dir)
@@ -143,9 +147,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp) / "bare_decode.py"
         bare.write_text(BARE_DECODE)
-        info = side_by_side([py, "-m", "tokkit_cli", "data", "info", str(root / "scan"), "--json"],
-                            [py, str(bare), str(root / "scan")], args.reps)  # fmt: skip
-        print(json.dumps({"data_info": {"n_images": args.n, **info}}), flush=True)
+        if not args.skip_info:
+            info = side_by_side([py, "-m", "tokkit_cli", "data", "info", str(root / "scan"), "--json"],
+                                [py, str(bare), str(root / "scan")], args.reps)  # fmt: skip
+            print(json.dumps({"data_info": {"n_images": args.n, **info}}), flush=True)
         if args.skip_extract:
             return
         make_jpegs(root / "extract", args.extract_n)

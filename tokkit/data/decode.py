@@ -55,7 +55,7 @@ def read_image(path: str | Path) -> np.ndarray:
             warnings.simplefilter("ignore")  # PIL warns on odd EXIF/ICC chunks; the pixels are what count
             with Image.open(path) as img:
                 img.load()  # full decode: catches truncated data
-                img = ImageOps.exif_transpose(img) or img
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to rotate
                 arr = _to_rgb(img)
     except UnreadableImage:
         raise
