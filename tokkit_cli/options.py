@@ -12,6 +12,14 @@ import typer
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON object on stdout, nothing else.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda (auto picks CUDA when present).")]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="Decode every image of a folder before starting (default: headers only; an image that does not "
+        "decode is skipped when read, counted and named).",
+    ),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging on stderr.")]
 
 

@@ -100,13 +100,15 @@ def test_flat_tokens_use_the_grid_attr(cli, tmp_path):
 
 def test_bad_stores_give_one_clear_line(cli, tmp_path):
     with h5py.File(tmp_path / "plain.h5", "w") as f:
-        f["features"] = np.zeros((2, 3, 4))
+        f["features"] = np.zeros((2, 3, 4))  # a feature file from elsewhere: inspect features reads it
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["vectors"] = np.zeros((2, 3, 4))
     (tmp_path / "text.h5").write_text("not hdf5")
     write_features(tmp_path / "partial.h5", rows=16, finish=False)
     with StoreWriter(tmp_path / "empty.h5", "token", 0, {"tokens": ((H, W), np.int32)}, {"codebook_size": K}) as w:
         w.finish()
     cases = [
-        (("features", tmp_path / "plain.h5"), "not a tokkit store"),
+        (("features", tmp_path / "other.h5"), "has no 'features' dataset"),
         (("tokens", tmp_path / "plain.h5"), "not a tokkit store"),
         (("features", tmp_path / "text.h5"), "not a readable HDF5 file"),
         (("features", tmp_path / "partial.h5"), "incomplete (16/30 rows written)"),
@@ -119,6 +121,8 @@ def test_bad_stores_give_one_clear_line(cli, tmp_path):
         assert r.exit_code == 1, (args, r.stdout, r.stderr)
         assert message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
         assert r.stdout == ""
+    out = json.loads(cli("inspect", "features", tmp_path / "plain.h5", "--json").stdout)
+    assert out["source_kind"] == "hdf5" and out["shape"] == [2, 3, 4] and out["encoder"] is None
     # --partial inspects the rows written so far and says so
     out = json.loads(cli("inspect", "features", tmp_path / "partial.h5", "--partial", "--json").stdout)
     assert out["completeness"] == {"num_rows": 30, "committed": 16, "complete": False, "fraction": 16 / 30}

@@ -23,6 +23,8 @@ FIT_KEYS = [
     "backend",
     "init",
     "empty_clusters_fixed",
+    "num_skipped",
+    "skipped",
 ]
 
 
@@ -65,11 +67,11 @@ def _interrupt_after(monkeypatch, calls: int):
     real = StoreWriter.write
     state = {"n": 0}
 
-    def write(self, start, arrays):
+    def write(self, start, arrays, attrs=None):
         if state["n"] == calls:
             raise KeyboardInterrupt("killed")
         state["n"] += 1
-        return real(self, start, arrays)
+        return real(self, start, arrays, attrs)
 
     monkeypatch.setattr(StoreWriter, "write", write)
 
@@ -197,6 +199,5 @@ def test_bad_inputs_are_one_line(cli, tmp_path, feats):
     # unknown encoder, wrong option mixes
     assert "unknown encoder" in err("fit-kmeans", "--encoder", "dinov", "--data", DATA, "--k", "2", "--out", km, code=2)
     assert "either --features" in err("fit-kmeans", "--k", "2", "--out", km, code=2)
-    assert "--encoder and --data go together" in err(
-        "fit-kmeans", "--encoder", "pixels", "--k", "2", "--out", km, code=2
-    )
+    assert "either --features" in err("fit-kmeans", "--encoder", "pixels", "--k", "2", "--out", km, code=2)
+    assert "--data needs --encoder" in err("fit-kmeans", "--data", DATA, "--k", "2", "--out", km, code=2)

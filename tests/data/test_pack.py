@@ -56,11 +56,11 @@ def test_interrupted_pack_resumes_to_identical_content(tmp_path, monkeypatch):
 
     real_write, calls = StoreWriter.write, {"n": 0}
 
-    def crashing_write(self, start, arrays):
+    def crashing_write(self, start, arrays, attrs=None):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # dies while writing the third chunk
-        real_write(self, start, arrays)
+        real_write(self, start, arrays, attrs)
 
     monkeypatch.setattr(StoreWriter, "write", crashing_write)
     with pytest.raises(KeyboardInterrupt):

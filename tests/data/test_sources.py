@@ -19,12 +19,19 @@ def test_folder_is_recursive_and_skips_bad_files(messy_folder):
 
 
 def test_data_info_json(cli, messy_folder):
-    r = cli("data", "info", str(messy_folder), "--json")
+    r = cli("data", "info", str(messy_folder), "--json", "--verify")
     assert r.exit_code == 0, r.stderr
     info = json.loads(r.stdout)
-    assert set(info) == {"spec", "kind", "num_images", "num_unreadable", "unreadable", "min_size", "max_size"}
+    assert set(info) == {"spec", "kind", "num_images", "num_unreadable", "unreadable", "min_size", "max_size",
+                         "verified", "num_skipped", "skipped", "num_classes"}  # fmt: skip
     assert info["num_images"] == GOOD_IN_MESSY and info["num_unreadable"] == len(BAD_IN_MESSY)
     assert sorted(p.rsplit("/", 1)[-1] for p in info["unreadable"]) == sorted(BAD_IN_MESSY)
+    assert info["min_size"] == [16, 18] and info["max_size"] == [64, 48]
+    assert info["verified"] and info["skipped"] == info["unreadable"]
+    # headers only (the default): the truncated JPEG has a good header and is found when read
+    info = json.loads(cli("data", "info", str(messy_folder), "--json").stdout)
+    assert not info["verified"] and info["num_images"] == GOOD_IN_MESSY + 1
+    assert sorted(p.rsplit("/", 1)[-1] for p in info["skipped"]) == ["empty.png", "text.png"]
     assert info["min_size"] == [16, 18] and info["max_size"] == [64, 48]
 
 

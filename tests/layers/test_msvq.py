@@ -104,3 +104,32 @@ def test_msvq_tokenizer_image_size_errors():
         tok.token_shape(60)
     with pytest.raises(UsageError, match="last scale"):
         tok.encode(torch.zeros(1, 3, 32, 32))
+
+
+def test_default_scales_follow_the_latent_grid():
+    from tokkit.tokenizers.msvq import VAR_PATCH_NUMS, scales_for_grid
+    from tokkit.train.config import resolve_config
+
+    assert scales_for_grid(16) == VAR_PATCH_NUMS  # VAR's own list at its own grid
+    for side in (1, 2, 4, 8, 32):
+        s = scales_for_grid(side)
+        assert s[0] == 1 and s[-1] == side and list(s) == sorted(set(s))
+    assert scales_for_grid(4) == (1, 2, 3, 4)
+    data = {"data": "builtin:shapes"}
+    # the preset's own scales where they fit, VAR's spacing where they do not, the user's always
+    assert "patch_nums" not in resolve_config("msvq-tiny", flags=data).model
+    assert resolve_config("msvq-tiny", flags={**data, "image_size": 32}).model["patch_nums"] == [1, 2, 3, 4]
+    assert resolve_config("msvq-var", flags={**data, "image_size": 128}).model["patch_nums"] == list(scales_for_grid(8))
+    cfg = resolve_config("msvq-tiny", flags={**data, "image_size": 32}, sets=["model.patch_nums=[1,4]"])
+    assert cfg.model["patch_nums"] == [1, 4]
+
+
+def test_train_msvq_tiny_at_32px(cli, tmp_path):
+    import json
+
+    sets = ["--set", "model.ch=4", "--set", "eval_images=2", "--set", "num_samples=2"]  # tiny's f8: a 4x4 grid
+    r = cli("train", "msvq-tiny", "--image-size", "32", "--data", "builtin:shapes:n=4,size=32", "--steps", "1",
+            "--batch-size", "2", "--out", tmp_path / "run", "--json", *sets)  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    stored = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert stored["model"]["patch_nums"] == [1, 2, 3, 4]

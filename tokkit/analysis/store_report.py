@@ -63,18 +63,18 @@ def inspect_features(
     umap_sample: int = 2000,
     seed: int = 0,
     partial: bool = False,
+    grid: str | None = None,
 ) -> InspectResult:
     """Shape, dtype, completeness, norm statistics (over a fixed-seed sample of rows) and a UMAP
-    of sampled feature vectors. ``features``: (N, T, D)."""
+    of sampled feature vectors. ``path``: any feature file ``open_features`` reads, (N, T, D)."""
+    from tokkit.data.features import open_features
+
     check_out_dir(out)
-    f, attrs, committed = _open(path, "feature", partial)
-    try:
-        if "features" not in f:
-            raise StoreError(f"'{path}' has no 'features' dataset: not a feature store")
-        ds = f["features"]
-        if ds.ndim != 3:
-            raise StoreError(f"'{path}': 'features' has shape {ds.shape}, expected (N, T, D)")
-        n, t_len, d = ds.shape
+    with open_features(path, grid=grid, allow_incomplete=partial) as src:
+        attrs, committed = src.attrs, src.committed
+        if committed <= 0:
+            raise StoreError(f"'{path}' is empty: no rows were written", hint="rerun the command that wrote it")
+        n, t_len, d = src.shape
         rows = sample_rows(committed, sample_rows_max, seed)
         rng = np.random.default_rng(seed)
         norms, vectors, nonfinite = [], [], 0
@@ -82,7 +82,7 @@ def inspect_features(
         with task(f"Reading {len(rows)} sampled rows", total=len(rows)) as t:
             for a in range(0, len(rows), CHUNK_ROWS):
                 idx = rows[a : a + CHUNK_ROWS]
-                x = ds[idx].astype(np.float32)  # (c, T, D); sorted unique indices, as h5py needs
+                x = src.read_rows(idx).astype(np.float32)  # (c, T, D); sorted unique indices
                 bad = ~np.isfinite(x).all(-1)
                 nonfinite += int(bad.sum())
                 norms.append(np.linalg.norm(np.where(bad[..., None], 0, x), axis=-1)[~bad])
@@ -96,19 +96,19 @@ def inspect_features(
             "path": str(path),
             "kind": "feature",
             "shape": [int(n), int(t_len), int(d)],
-            "dtype": str(ds.dtype),
-            "encoder": attrs.get("encoder"),
-            "layer": attrs.get("layer"),
-            "image_size": attrs.get("image_size"),
-            "grid": attrs.get("grid"),
+            "dtype": str(src.dtype),
+            "source_kind": src.kind,
+            "encoder": attrs.get("encoder") if not src.external else None,
+            "layer": attrs.get("layer") if not src.external else None,
+            "image_size": attrs.get("image_size") if not src.external else None,
+            "grid": list(src.grid) if src.grid else None,
+            "num_classes": None if (lab := src.labels()) is None else len(lab[1]),
             "normalisation": attrs.get("normalisation", attrs.get("normalization")),
-            "completeness": _completeness(attrs, committed),
+            "completeness": _completeness(attrs if not src.external else {"complete": True}, committed),
             "norm": summary_stats(norms_all),
             "nonfinite_vectors": nonfinite,
             "sample": {"rows": int(len(rows)), "vectors": int(min(len(vec), umap_sample)), "seed": seed},
         }
-    finally:
-        f.close()
     files: dict[str, str] = {}
     if out is not None:
         figures: dict[str, tuple[str, bytes]] = {

@@ -120,11 +120,9 @@ def assign(
 
 
 def _has_faiss() -> bool:
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from tokkit.clustering.faiss_import import faiss_available
+
+    return faiss_available()
 
 
 def _resolve(
@@ -145,7 +143,9 @@ def _assign_faiss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """CPU path: faiss ``IndexFlatL2`` (float32 GEMM-form distances) gives the two nearest centroids;
     a runner-up within the float32 error margin sends the point to the float64 decision."""
-    import faiss
+    from tokkit.clustering.faiss_import import import_faiss
+
+    faiss = import_faiss()
 
     n, d = xt.shape
     k = c.shape[0]

@@ -1,5 +1,6 @@
-"""``tokkit fit-kmeans``: points (a feature store, or an encoder run over images) -> k-means ->
-a k-means tokenizer checkpoint.
+"""``tokkit fit-kmeans``: points (a feature file, or an encoder run over images) -> k-means ->
+a k-means tokenizer checkpoint. Feature files are read through ``tokkit.data.features`` (tokkit
+stores, any HDF5 with ``features``, .npy, .npy shards).
 
 The sample: ``sample`` points drawn uniformly without replacement from all N * T feature
 vectors (default K * 256, faiss's own cap, but decided and reported here, never silent); all
@@ -56,75 +57,63 @@ def _shard(pos: np.ndarray) -> tuple[np.ndarray, int]:
     return pos[bounds[rank] : bounds[rank + 1]], int(bounds[rank])
 
 
-def open_feature_store(path: str | Path) -> Any:
-    from tokkit.io.h5store import open_store
-
-    f = open_store(path, "feature")
-    ds = f.get("features")
-    if ds is None or ds.ndim != 3:
-        f.close()
-        raise StoreError(f"'{path}' has no (N, T, D) 'features' dataset")
-    committed = int(f.attrs.get("committed", -1))
-    if committed != ds.shape[0]:
-        f.close()
-        raise StoreError(f"'{path}' is truncated: {committed} of {ds.shape[0]} rows committed")
-    return f
-
-
-def points_from_store(path: str | Path, k: int, sample: int | None, seed: int) -> Points:
-    from tokkit.io.h5store import store_attrs
-
-    with open_feature_store(path) as f:
-        ds = f["features"]
-        n, t, d = ds.shape
-        attrs = store_attrs(f)
-        pos = sample_positions(n * t, sample, k, seed)
-        total = len(pos)
-        mine, offset = _shard(pos)
-        out = np.empty((len(mine), d), np.float32)
-        rows = mine // t
-        filled = 0
-        with task(f"Reading {Path(path).name}", total=len(mine)) as bar:
-            for r0 in range(int(rows[0]) if len(rows) else 0, int(rows[-1]) + 1 if len(rows) else 0, READ_ROWS):
-                lo, hi = np.searchsorted(rows, [r0, r0 + READ_ROWS])
-                if lo == hi:
-                    continue
-                try:
-                    block = ds[r0 : min(r0 + READ_ROWS, n)]
-                except OSError as e:
-                    raise StoreError(f"cannot read rows {r0}.. of '{path}': the file is damaged ({e})") from e
-                sel = mine[lo:hi] - r0 * t
-                flat = block.reshape(-1, d)
-                # all points of the block (the default when K*256 covers the data): no gather copy
-                out[filled : filled + (hi - lo)] = flat if hi - lo == len(flat) else flat[sel]
-                filled += hi - lo
-                bar.advance(int(hi - lo))
-    return Points(out, total, offset, n * t, attrs)
+def points_from_store(src: Any, k: int, sample: int | None, seed: int) -> Points:
+    """The sample from a ``FeatureSource`` (tokkit store, HDF5, .npy or .npy shards), read in row
+    blocks: only the blocks holding sampled points are read, memory-mapped files are never loaded whole."""
+    n, t, d = src.shape
+    pos = sample_positions(n * t, sample, k, seed)
+    total = len(pos)
+    mine, offset = _shard(pos)
+    out = np.empty((len(mine), d), np.float32)
+    rows = mine // t
+    filled = 0
+    with task(f"Reading {src.path.name}", total=len(mine)) as bar:
+        for r0 in range(int(rows[0]) if len(rows) else 0, int(rows[-1]) + 1 if len(rows) else 0, READ_ROWS):
+            lo, hi = np.searchsorted(rows, [r0, r0 + READ_ROWS])
+            if lo == hi:
+                continue
+            block = src.read(r0, r0 + READ_ROWS)
+            sel = mine[lo:hi] - r0 * t
+            flat = block.reshape(-1, d)
+            # all points of the block (the default when K*256 covers the data): no gather copy
+            out[filled : filled + (hi - lo)] = flat if hi - lo == len(flat) else flat[sel]
+            filled += hi - lo
+            bar.advance(int(hi - lo))
+    return Points(out, total, offset, n * t, dict(src.attrs))
 
 
 def points_from_encoder(
-    encoder: Any, data: str, image_size: int, k: int, sample: int | None, seed: int, batch_size: int, dev: torch.device
-) -> Points:
+    encoder: Any, data: str, image_size: int, k: int, sample: int | None, seed: int, batch_size: int, dev: torch.device,
+    verify: bool = False,
+) -> Points:  # fmt: skip
+    """The sample from encoding ``data``: positions are drawn over all listed images; those of an
+    image skipped at read time (it did not decode) are left out, the same ones on every run."""
     from tokkit.clustering.kmeans import _dist
     from tokkit.data import iter_batches, open_source
+    from tokkit.data.skips import SkipLog
 
     if _dist()[0]:
         raise UsageError("under torchrun, give --features (run tokkit extract first)")
-    source = open_source(data)
+    source = open_source(data, verify=verify)
     gh, gw = encoder.grid(image_size)
     t = gh * gw
     pos = sample_positions(len(source) * t, sample, k, seed)
     out = np.empty((len(pos), encoder.dim), np.float32)
     filled = 0
     with task(f"Encoding {data}", total=len(source)) as bar, torch.inference_mode():
-        for row, images, _ in iter_batches(source, image_size, batch_size):
-            f = encoder(images.to(dev)).flatten(2).transpose(1, 2).reshape(-1, encoder.dim).float().cpu().numpy()
-            lo, hi = np.searchsorted(pos, [row * t, (row + len(images)) * t])
-            out[filled : filled + hi - lo] = f[pos[lo:hi] - row * t]
-            filled += hi - lo
+        for _, images, idx in iter_batches(source, image_size, batch_size):
+            f = encoder(images.to(dev)).flatten(2).transpose(1, 2).float().cpu().numpy()  # (B, T, D)
+            index = idx.numpy()
+            lo, hi = np.searchsorted(pos, [int(index[0]) * t, (int(index[-1]) + 1) * t])
+            p = pos[lo:hi]
+            slot = np.minimum(np.searchsorted(index, p // t), len(index) - 1)
+            ok = index[slot] == p // t  # positions of images of this batch that decoded
+            got = f[slot[ok], p[ok] % t]
+            out[filled : filled + len(got)] = got
+            filled += len(got)
             bar.advance(len(images))
-    attrs = {"source_spec": data, "grid": [gh, gw], "image_size": image_size}
-    return Points(out, len(pos), 0, len(source) * t, attrs)
+    attrs = {"source_spec": data, "grid": [gh, gw], "image_size": image_size, **SkipLog(source).summary()}
+    return Points(out[:filled], filled, 0, len(source) * t, attrs)
 
 
 def fit_kmeans(
@@ -149,27 +138,93 @@ def fit_kmeans(
     device: str = "auto",
     batch_size: int = 32,
     init_sample: int | None = None,
+    grid: str | None = None,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Fit the codebook and write the checkpoint to ``out``; returns the ``--json`` summary plus
-    ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``."""
+    ``out``, ``sample`` (points used), ``points_available``, ``init_sample``, ``device``.
+
+    ``features``: any file ``tokkit.data.features.open_features`` reads. For features from
+    elsewhere (no tokkit attrs) ``encoder`` (with ``layer``, ``image_size``, ``weights``) optionally
+    names the encoder they came from; without it the codebook records that it has no image encoder."""
     from tokkit.device import resolve_device
 
-    if (features is None) == (encoder is None and data is None):
-        raise UsageError("give either --features F.h5 or --encoder E with --data D")
-    if features is None and (encoder is None or data is None):
-        raise UsageError("--encoder and --data go together")
-    if features is not None and (layer is not None or weights or random_init or image_size):
-        raise UsageError(
-            "--layer/--weights/--random-init/--image-size describe an encoder; a --features store has its own"
-        )
+    if (features is None) == (data is None):
+        raise UsageError("give either --features F (a feature file) or --encoder E with --data D")
+    if data is not None and encoder is None:
+        raise UsageError("--data needs --encoder E (the features to cluster)")
+    if data is not None and grid is not None:
+        raise UsageError("--grid describes a --features file; the encoder gives the grid of --data")
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
+    if backend == "faiss" and not gpu:  # before any encoding: a missing faiss is known now
+        from tokkit.clustering.faiss_import import import_faiss
+
+        import_faiss()
     dev = resolve_device(device)
     with _torchrun_group(backend, dev):
         return _fit(
             k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-            init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+            init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
         )  # fmt: skip
+
+
+def _config_from_features(
+    src: Any, k: int, spherical: bool, l2_normalize: bool, encoder: str | None, layer: Any,
+    image_size: int | None, weights: str | None, random_init: bool,
+) -> tuple[Any, str | None]:  # fmt: skip
+    """The tokenizer config of a codebook fit on ``src``: the encoder a tokkit store records, the
+    one named by ``--encoder`` for features from elsewhere, or none (``encoder=None``)."""
+    from tokkit.tokenizers.kmeans import KMeansConfig
+
+    a = src.attrs
+    names_encoder = encoder is not None or layer is not None or weights or random_init or image_size
+    common = dict(spherical=spherical, codebook_size=k, dim=src.dim)
+    if not src.external:
+        if names_encoder:
+            raise UsageError(
+                "--encoder/--layer/--weights/--random-init/--image-size describe an encoder; "
+                f"'{src.path}' was written by tokkit extract and records its own"
+            )
+        for key in ("encoder", "layer", "image_size"):
+            if key not in a:
+                raise StoreError(f"'{src.path}' lacks the '{key}' attribute: not written by tokkit extract")
+        store_weights = a.get("weights") or None
+        cfg = KMeansConfig(
+            encoder=str(a["encoder"]),
+            layer=str(a["layer"]),
+            image_size=int(a["image_size"]),
+            l2_normalize=bool(a.get("l2_normalize", False)) or l2_normalize,
+            encoder_weights=None if store_weights in (None, "random-init") else str(store_weights),
+            random_init=store_weights == "random-init",
+            **common,
+        )
+        return cfg, a.get("source_spec")
+    if encoder is None and names_encoder:
+        raise UsageError("--layer/--weights/--random-init/--image-size need --encoder E to describe")
+    if encoder is None:  # features from elsewhere, encoder unknown: tokenize --features only
+        return KMeansConfig(encoder=None, layer=None, image_size=None, l2_normalize=l2_normalize, **common), None
+    from tokkit.encoders import create_encoder
+
+    enc = create_encoder(encoder, layer=layer, weights=weights, random_init=True, l2_normalize=l2_normalize)
+    size = int(image_size or enc.input_size)
+    if enc.dim != src.dim:
+        raise DataError(f"--encoder {encoder} gives {enc.dim}-d features, '{src.path}' holds {src.dim}-d ones")
+    if src.grid is not None and tuple(enc.grid(size)) != tuple(src.grid):
+        raise DataError(
+            f"--encoder {encoder} at {size} px gives a {enc.grid(size)} grid, '{src.path}' has {list(src.grid)}",
+            hint="give the --image-size the features were extracted at",
+        )
+    cfg = KMeansConfig(
+        encoder=enc.spec,
+        layer=str(getattr(enc, "layer", "last")),
+        image_size=size,
+        l2_normalize=l2_normalize,
+        encoder_weights=str(Path(weights).resolve()) if weights else None,
+        random_init=random_init,
+        **common,
+    )
+    return cfg, None
 
 
 @contextlib.contextmanager
@@ -198,7 +253,7 @@ def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
 
 def _fit(
     k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-    init, spherical, seed, backend, gpu, dev, batch_size, init_sample,
+    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
 ) -> dict[str, Any]:  # fmt: skip
     from tokkit.clustering.kmeans import _dist, kmeans
     from tokkit.io.checkpoint import save_checkpoint
@@ -208,33 +263,23 @@ def _fit(
     if dev.type == "cuda" and _dist()[0]:
         dev = torch.device("cuda", torch.cuda.current_device())
     if features is not None:
-        pts = points_from_store(features, k, sample, seed)
-        a = pts.attrs
-        for key in ("encoder", "layer", "image_size"):
-            if key not in a:
-                raise StoreError(f"'{features}' lacks the '{key}' attribute: not written by tokkit extract")
-        store_weights = a.get("weights") or None
-        cfg = KMeansConfig(
-            encoder=str(a["encoder"]),
-            layer=str(a["layer"]),
-            image_size=int(a["image_size"]),
-            l2_normalize=bool(a.get("l2_normalize", False)) or l2_normalize,
-            spherical=spherical,
-            codebook_size=k,
-            dim=int(pts.x.shape[1]),
-            encoder_weights=None if store_weights in (None, "random-init") else str(store_weights),
-            random_init=store_weights == "random-init",
-        )
-        if l2_normalize and not a.get("l2_normalize", False):
+        from tokkit.data.features import open_features
+
+        with open_features(features, grid=grid) as src:
+            cfg, data_spec = _config_from_features(
+                src, k, spherical, l2_normalize, encoder, layer, image_size, weights, random_init
+            )
+            pts = points_from_store(src, k, sample, seed)
+            feature_info = src.describe()
+        if l2_normalize and not pts.attrs.get("l2_normalize", False):
             pts.x /= np.maximum(np.linalg.norm(pts.x, axis=1, keepdims=True), 1e-12)
-        data_spec = a.get("source_spec")
     else:
         from tokkit.encoders import create_encoder
 
         enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
         enc = enc.to(dev)
         size = int(image_size or enc.input_size)
-        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev)
+        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev, verify=verify)
         cfg = KMeansConfig(
             encoder=enc.spec,
             layer=str(getattr(enc, "layer", "last")),
@@ -247,6 +292,7 @@ def _fit(
             random_init=random_init,
         )
         data_spec = data
+        feature_info = None
     if pts.n_total < k:
         raise DataError(
             f"--k {k} is larger than the number of points ({pts.n_total} feature vectors)",
@@ -282,10 +328,14 @@ def _fit(
         "device": result.device,
         "spherical": spherical,
         "seed": seed,
+        "num_skipped": int(pts.attrs.get("num_skipped", 0)),
+        "skipped": list(pts.attrs.get("skipped", []))[:20],
     }
     if _dist()[1] == 0:
         tok = KMeansTokenizer(cfg)
         tok.set_centroids(torch.from_numpy(result.centroids))
         prov = provenance(data=data_spec, features=str(features) if features else None, sample=pts.n_total)
+        if feature_info is not None:
+            prov["feature_source"] = feature_info
         save_checkpoint(tok, out, provenance=prov, extra_files={"kmeans.json": info})
     return info

@@ -230,7 +230,9 @@ def _lloyd_torch(
 def _lloyd_faiss(
     x: np.ndarray, init: np.ndarray, niter: int, spherical: bool, seed: int, gpu: bool
 ) -> tuple[np.ndarray, list[float], int]:
-    import faiss
+    from tokkit.clustering.faiss_import import import_faiss
+
+    faiss = import_faiss()
 
     n, d = x.shape
     k = init.shape[0]

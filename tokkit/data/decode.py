@@ -6,6 +6,7 @@ empty or non-image files raise ``UnreadableImage``. EXIF orientation is applied.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -54,7 +55,7 @@ def read_image(path: str | Path) -> np.ndarray:
             warnings.simplefilter("ignore")  # PIL warns on odd EXIF/ICC chunks; the pixels are what count
             with Image.open(path) as img:
                 img.load()  # full decode: catches truncated data
-                img = ImageOps.exif_transpose(img) or img
+                ImageOps.exif_transpose(img, in_place=True)  # no copy when there is nothing to rotate
                 arr = _to_rgb(img)
     except UnreadableImage:
         raise
@@ -70,4 +71,26 @@ def image_size(path: str | Path) -> tuple[int, int]:
     with Image.open(path) as img:
         w, h = img.size
         orientation = img.getexif().get(0x0112, 1)
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def header_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) after EXIF rotation from the header alone (no pixel decode). Raises ``UnreadableImage``
+    for empty files, non-images and headers PIL cannot parse; a file whose pixel data is damaged
+    passes here and fails later in ``read_image``. Kept lean: it runs once per file of a scan."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            # EXIF is parsed only when the file has it (most JPEGs from cameras, few elsewhere)
+            orientation = 1
+            if "exif" in img.info:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # odd EXIF chunks: the size is what counts
+                    orientation = img.getexif().get(0x0112, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            raise UnreadableImage("empty file") from e
+        raise UnreadableImage(str(e) or e.__class__.__name__) from e
+    if h <= 0 or w <= 0:
+        raise UnreadableImage(f"header gives size {w}x{h}")
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)

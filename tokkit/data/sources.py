@@ -1,8 +1,13 @@
 """Image sources behind ``--data``: a folder, an HDF5 image store, or a builtin set.
 
-A source is a fixed, ordered list of readable images: ``len(source)`` images, ``source.read(i)``
-gives (H, W, 3) uint8 RGB. Files that cannot be decoded are found when the source is opened,
-skipped, counted and named in ``source.unreadable``; a source with no readable image is an error.
+A source is a fixed, ordered list of images: ``len(source)`` images, ``source.read(i)`` gives
+(H, W, 3) uint8 RGB. A folder is scanned in one of two ways:
+- ``verify=False`` (ImageNet scale): list the files and read headers only. Files whose header
+  fails are left out at once (``source.unreadable``); a file whose pixels fail to decode later is
+  skipped at read time by ``iter_batches`` and named in ``source.skipped``. Whether a file decodes
+  depends only on its bytes, so the same files are skipped on every run and on resume.
+- ``verify=True``: decode every file up front; then every listed image reads.
+A source with no readable image is an error.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from tokkit.data.decode import IMAGE_EXTENSIONS, UnreadableImage, read_image
+from tokkit.data.decode import IMAGE_EXTENSIONS, UnreadableImage, header_size, read_image
 from tokkit.errors import DataError
 from tokkit.progress import task
 from tokkit.registry import Registry
@@ -36,7 +41,13 @@ class ImageSource(ABC):
 
     def __init__(self, spec: str):
         self.spec = spec
-        self.unreadable: list[Unreadable] = []
+        self.unreadable: list[Unreadable] = []  # left out when the source was opened
+        self.skipped: dict[int, Unreadable] = {}  # index -> why: listed, but failed to decode at read time
+        self.verified = True  # every listed image is known to decode
+
+    def note_skipped(self, i: int, reason: str) -> None:
+        """Record that image ``i`` failed to decode at read time (``iter_batches`` calls this)."""
+        self.skipped[int(i)] = Unreadable(self.name(i), reason)
 
     @abstractmethod
     def __len__(self) -> int: ...
@@ -67,35 +78,48 @@ class FolderSource(ImageSource):
 
     kind = "folder"
 
-    def __init__(self, root: str | Path, spec: str | None = None, workers: int | None = None):
+    def __init__(self, root: str | Path, spec: str | None = None, workers: int | None = None, verify: bool = True):
         super().__init__(spec or str(root))
         self.root = Path(root)
-        candidates = sorted(p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+        candidates = sorted(
+            (p for p in self.root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()),
+            key=lambda p: p.parts,  # Path order, without Path.__lt__'s cost at 1M files
+        )
         if not candidates:
             raise DataError(
                 f"no image files under '{self.root}'", hint=f"expected extensions {', '.join(IMAGE_EXTENSIONS)}"
             )
         self._paths: list[Path] = []
         self._sizes: list[tuple[int, int]] = []
+        self.verified = bool(verify)
         workers = workers or min(8, (os.cpu_count() or 1) * 2)
 
-        def probe(p: Path) -> tuple[Path, tuple[int, int] | None, str | None]:
-            try:
-                h, w = read_image(p).shape[:2]
-                return p, (h, w), None
-            except UnreadableImage as e:
-                return p, None, str(e)
+        def probe(group: list[Path]) -> list[tuple[Path, tuple[int, int] | None, str | None]]:
+            out: list[tuple[Path, tuple[int, int] | None, str | None]] = []
+            for p in group:
+                try:
+                    size = read_image(p).shape[:2] if verify else header_size(p)
+                    out.append((p, (int(size[0]), int(size[1])), None))
+                except UnreadableImage as e:
+                    out.append((p, None, str(e)))
+            return out
 
-        # A full decode of every file up front (threads: PIL decodes without the GIL) so that the
-        # image count and order are fixed before any pass over the data.
-        with task(f"Scanning {self.root}", total=len(candidates)) as t, ThreadPoolExecutor(workers) as pool:
-            for p, size, reason in pool.map(probe, candidates):
-                if size is None:
-                    self.unreadable.append(Unreadable(str(p), reason or "unreadable"))
-                else:
-                    self._paths.append(p)
-                    self._sizes.append(size)
-                t.advance(1)
+        # Threads: PIL decodes without the GIL, and header reads wait on the disk; files go in
+        # groups (one future per group, not per file). The results keep the sorted path order
+        # whatever the thread timing.
+        group = 1 if verify else 64
+        groups = [candidates[g : g + group] for g in range(0, len(candidates), group)]
+        what = "Decoding" if verify else "Scanning headers of"
+        with task(f"{what} {self.root}", total=len(candidates)) as t, ThreadPoolExecutor(workers) as pool:
+            for b0 in range(0, len(groups), 4096):  # a bounded number of pending futures at 1M+ files
+                for results in pool.map(probe, groups[b0 : b0 + 4096]):
+                    for p, size, reason in results:
+                        if size is None:
+                            self.unreadable.append(Unreadable(str(p), reason or "unreadable"))
+                        else:
+                            self._paths.append(p)
+                            self._sizes.append(size)
+                    t.advance(len(results))
         if not self._paths:
             raise DataError(f"none of the {len(candidates)} image files under '{self.root}' could be read")
 
@@ -103,10 +127,8 @@ class FolderSource(ImageSource):
         return len(self._paths)
 
     def read(self, i: int) -> np.ndarray:
-        try:
-            return read_image(self._paths[i])
-        except UnreadableImage as e:  # changed on disk since the scan
-            raise DataError(f"'{self._paths[i]}' became unreadable: {e}") from e
+        """(H, W, 3) uint8; raises ``UnreadableImage`` when the file does not decode."""
+        return read_image(self._paths[i])
 
     def name(self, i: int) -> str:
         return str(self._paths[i])
@@ -164,6 +186,15 @@ class H5ImageSource(ImageSource):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "source_spec": self.attrs.get("source_spec")}
 
+    def labels(self) -> tuple[np.ndarray, list[str]] | None:
+        """The ``labels`` dataset and ``classes`` attr that ``tokkit data pack`` stores for a
+        folder with class subfolders; None when the store has none."""
+        classes = self.attrs.get("classes")
+        f = self._dataset().file
+        if "labels" not in f or not isinstance(classes, list):
+            return None
+        return np.asarray(f["labels"][: self._n], dtype=np.int64), [str(c) for c in classes]
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_file"] = None
@@ -215,11 +246,12 @@ def parse_options(text: str | None) -> dict[str, str]:
 DATASETS: Registry[Callable[..., ImageSource]] = Registry("dataset")
 
 
-def open_source(spec: str) -> ImageSource:
-    """Resolve ``--data``: an existing folder or ``.h5`` file, or ``builtin:NAME[:key=value,...]``."""
+def open_source(spec: str, verify: bool = True) -> ImageSource:
+    """Resolve ``--data``: an existing folder or ``.h5`` file, or ``builtin:NAME[:key=value,...]``.
+    ``verify=False`` scans a folder by headers only (see the module doc)."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        return FolderSource(path, spec=spec)
+        return FolderSource(path, spec=spec, verify=verify)
     if path.is_file():
         if path.suffix.lower() in (".h5", ".hdf5"):
             return H5ImageSource(path, spec=spec)

@@ -2,9 +2,11 @@
 
 Store (kind "feature"): ``features`` (N, T, D) float16/float32 with T = h * w in row-major grid
 order, ``image_index`` (N,) int64; attrs ``encoder``, ``layer``, ``image_size``, ``grid`` [h, w],
-``l2_normalize``, ``source_spec``, ``weights`` (explicit file or null), ``dtype``. Batches are
-written and committed one at a time, always at the same boundaries, so a killed run resumed with
-``resume=True`` ends with the same bytes as an uninterrupted one; memory holds one batch.
+``l2_normalize``, ``source_spec``, ``weights`` (explicit file or null), ``dtype``; ``labels`` (N,)
+and ``classes`` when the images have classes; ``num_skipped`` / ``skipped`` for images that did
+not decode (their rows are left out: ``image_index`` says which image each row is). Batches are
+written and committed one at a time, always at the same source boundaries, so a killed run resumed
+with ``resume=True`` ends with the same bytes as an uninterrupted one; memory holds one batch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class ExtractResult:
     resumed_from: int
     seconds: float
     images_per_second: float
+    num_skipped: int = 0
+    skipped: list[str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,10 +73,12 @@ def extract_features(
     overwrite: bool = False,
     device: str = "auto",
     num_workers: int | None = None,
+    verify: bool = False,
 ) -> ExtractResult:
     import time
 
     from tokkit.data import iter_batches, open_source
+    from tokkit.data.skips import SkipLog, label_identity
     from tokkit.device import resolve_device
     from tokkit.encoders import create_encoder
     from tokkit.io.h5store import StoreWriter
@@ -88,43 +94,50 @@ def extract_features(
     enc = enc.to(dev)
     size = int(image_size or enc.input_size)
     gh, gw = enc.grid(size)
-    source = open_source(data)
+    source = open_source(data, verify=verify)
     n = len(source)
+    labels = source.labels()
     identity = {
         **encoder_identity(enc, size, l2_normalize, weights),
         "grid": [int(gh), int(gw)],
         "source_spec": data,
         "dtype": dtype,
         "batch_size": int(batch_size),  # batch boundaries are part of the bytes (CPU kernels differ by batch)
+        **label_identity(labels),
     }
     t_count = gh * gw
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
+    arrays = {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)}
+    if labels is not None:
+        arrays["labels"] = ((), np.int64)
     t0 = time.perf_counter()
-    with StoreWriter(
-        out,
-        "feature",
-        n,
-        {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)},
-        identity,
-        mode=mode,
-        chunk_rows=batch_size,
-    ) as w:
-        start = w.committed
+    with StoreWriter(out, "feature", n, arrays, identity, mode=mode, chunk_rows=batch_size, growable=True) as w:
+        from tokkit.io.h5store import store_attrs
+
+        stored = store_attrs(w.file)
+        skips = SkipLog(source, stored)
+        start = int(stored.get("source_next", w.committed))  # source index the next batch starts at
         with task(f"Extracting {encoder} features", total=n) as t, torch.inference_mode():
             t.advance(start)
             for row, images, idx in iter_batches(source, size, batch_size, start=start, num_workers=num_workers):
                 f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
                 f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
-                w.write(row, {"features": f, "image_index": idx.numpy().astype(np.int64)})
-                t.advance(len(idx))
+                index = idx.numpy().astype(np.int64)
+                rows = {"features": f, "image_index": index}
+                if labels is not None:
+                    rows["labels"] = labels[0][index]
+                end = min(row + batch_size, n)
+                w.write(w.committed, rows, attrs=skips.commit_attrs(end))
+                t.advance(end - row)
         if not w.done:
-            w.finish(dim=int(enc.dim), tokens_per_image=int(t_count))
+            w.finish(dim=int(enc.dim), tokens_per_image=int(t_count), **skips.finish_attrs())
+        stored = store_attrs(w.file)
     secs = time.perf_counter() - t0
     return ExtractResult(
         out=str(out),
         encoder=enc.spec,
         layer=identity["layer"],
-        num_images=n,
+        num_images=int(stored.get("num_rows", n)),
         tokens_per_image=int(t_count),
         dim=int(enc.dim),
         grid=[int(gh), int(gw)],
@@ -133,4 +146,6 @@ def extract_features(
         resumed_from=start,
         seconds=secs,
         images_per_second=(n - start) / secs if secs > 0 else 0.0,
+        num_skipped=int(stored.get("num_skipped", 0)),
+        skipped=list(stored.get("skipped", []))[:20],
     )

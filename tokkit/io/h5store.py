@@ -5,6 +5,9 @@ Every store has root attrs ``format`` ("tokkit-<kind>-store"), ``format_version`
 in order; ``committed`` is raised only after the chunk's data is flushed to disk, so a killed
 writer resumes from ``committed`` and ends with the same content as an uninterrupted run.
 ``identity`` attrs (source spec, image size, encoder, ...) must match on resume.
+
+A ``growable`` store is created with ``num_rows`` as an upper bound (``max_rows`` attr) for
+sources that may skip images at read time; ``finish`` shrinks its datasets to the rows written.
 """
 
 from __future__ import annotations
@@ -64,12 +67,14 @@ class StoreWriter:
         mode: str = "new",
         chunk_rows: int = 64,
         compression: str | None = None,
+        growable: bool = False,
     ):
         from tokkit import __version__
 
         self.path = Path(path)
         self.kind = kind
         self.num_rows = int(num_rows)
+        self.growable = bool(growable)
         fmt = f"tokkit-{kind}-store"
         exists = self.path.exists()
         if exists and mode == "new":
@@ -90,14 +95,22 @@ class StoreWriter:
             f.attrs["format_version"] = FORMAT_VERSION
             f.attrs["tokkit_version"] = __version__
             f.attrs["num_rows"] = self.num_rows
+            if self.growable:
+                f.attrs["max_rows"] = self.num_rows
             f.attrs["complete"] = False
             for k, v in identity.items():
                 f.attrs[k] = _attr_value(v)
             for name, (row_shape, dtype) in datasets.items():
                 # h5py refuses a chunk larger than a 0-row dataset: an empty store is contiguous.
                 chunk = (min(chunk_rows, self.num_rows), *row_shape) if self.num_rows else None
+                maxshape = (None, *row_shape) if self.growable else None
                 f.create_dataset(
-                    name, shape=(self.num_rows, *row_shape), dtype=dtype, chunks=chunk, compression=compression
+                    name,
+                    shape=(self.num_rows, *row_shape),
+                    dtype=dtype,
+                    chunks=chunk if chunk or not self.growable else (1, *row_shape),
+                    compression=compression,
+                    maxshape=maxshape,
                 )
             f.attrs["committed"] = 0
             f.flush()
@@ -114,8 +127,9 @@ class StoreWriter:
         problems = []
         if attrs.get("format") != fmt:
             problems.append(f"format is {attrs.get('format')!r}, expected {fmt!r}")
-        if attrs.get("num_rows") != self.num_rows:
-            problems.append(f"it has {attrs.get('num_rows')} rows, this run makes {self.num_rows}")
+        rows = attrs.get("max_rows", attrs.get("num_rows"))  # a finished growable store has shrunk
+        if rows != self.num_rows:
+            problems.append(f"it has {rows} rows, this run makes {self.num_rows}")
         for k, v in identity.items():
             if read_attr(_attr_value(v)) != attrs.get(k):
                 problems.append(f"{k} was {attrs.get(k)!r}, now {v!r}")
@@ -133,8 +147,9 @@ class StoreWriter:
     def done(self) -> bool:
         return bool(self.file.attrs["complete"])
 
-    def write(self, start: int, arrays: dict[str, np.ndarray]) -> None:
-        """Write rows [start, start + n) of every dataset, flush, then commit them."""
+    def write(self, start: int, arrays: dict[str, np.ndarray], attrs: dict[str, Any] | None = None) -> None:
+        """Write rows [start, start + n) of every dataset, flush, then commit them; ``attrs`` are set
+        in the same commit (e.g. how far into the source the rows reach)."""
         if start != self.committed:
             raise RuntimeError(f"rows must be written in order: committed={self.committed}, got start={start}")
         n = None
@@ -145,6 +160,7 @@ class StoreWriter:
             self.file[name][start : start + n] = arr
         self.file.flush()
         self.committed = start + (n or 0)
+        self.set_attrs(**(attrs or {}))
         self.file.attrs["committed"] = self.committed
         self.file.flush()
 
@@ -153,6 +169,12 @@ class StoreWriter:
             self.file.attrs[k] = _attr_value(v)
 
     def finish(self, **attrs: Any) -> None:
+        if self.growable and self.committed != self.num_rows:  # rows skipped at read time
+            for ds in self.file.values():
+                if isinstance(ds, h5py.Dataset) and ds.shape and ds.shape[0] == self.num_rows:
+                    ds.resize(self.committed, axis=0)
+            self.num_rows = self.committed
+            self.file.attrs["num_rows"] = self.committed
         if self.committed != self.num_rows:
             raise RuntimeError(f"finish() with {self.committed}/{self.num_rows} rows committed")
         self.set_attrs(**attrs)

@@ -4,6 +4,10 @@
 nearest centroid by squared L2 (ties to the lowest index). The checkpoint holds the centroids
 (and an optional pixel decoder trained on the frozen tokens); the encoder is rebuilt from its
 weights source (``encoder_weights`` or the usual search) when first needed, never saved.
+
+A codebook fit on features from elsewhere (``tokkit fit-kmeans --features x.npy``) may have no
+image encoder (``encoder=None``): it assigns features (``tokenize --features``), and anything that
+needs images says in one line why it cannot.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ from tokkit.tokenizers._registry import register_tokenizer
 
 @dataclass
 class KMeansConfig:
-    encoder: str = "effnet-lite0"
+    encoder: str | None = "effnet-lite0"  # None: fit on features from elsewhere, no image encoder
     layer: str | int | None = None
-    image_size: int = 224
+    image_size: int | None = 224
     l2_normalize: bool = False
     spherical: bool = False
     codebook_size: int = 256
@@ -54,6 +58,13 @@ class KMeansTokenizer(Tokenizer):
             from tokkit.encoders import create_encoder
 
             cfg = self.config
+            if cfg.encoder is None:
+                raise TokkitError(
+                    "this k-means tokenizer was fit on features from outside tokkit and has no image encoder, "
+                    "so it cannot encode images",
+                    hint="tokenize features with tokkit tokenize --features F, or refit with --encoder E "
+                    "naming the encoder the features came from",
+                )
             enc = create_encoder(
                 cfg.encoder,
                 layer=cfg.layer,

@@ -9,6 +9,9 @@ Registered variants:
 - ``msvq``: VAR's configuration (same as ``msvq-var``).
 - ``msvq-var``: ``vae_ch160v4096z32``: 4096 codes x 32 dims, base width 160, f16, scales 1..16 (680 tokens at 256 px).
 - ``msvq-tiny``: f8, 512 codes x 16 dims, scales 1,2,3,4,6,8 for CPU training at 64 px.
+
+At another image size the default scales follow the latent grid: ``scales_for_grid(side)`` is VAR's
+spacing rescaled to end at the grid side (``patch_nums_for_image_size`` applies it to a preset).
 """
 
 from __future__ import annotations
@@ -126,6 +129,35 @@ class MSVQ(ConvTokenizer):
         return TrainOutput(recon, r.losses, r.stats, TokenBatch("multiscale", indices=r.indices))
 
 
+VAR_PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)
+
+
+def scales_for_grid(side: int) -> tuple[int, ...]:
+    """VAR's scales 1..16 rescaled to end at ``side``: round(p * side / 16) (half up), duplicates
+    dropped, always starting at 1. ``scales_for_grid(16)`` is VAR's own list."""
+    if side < 1:
+        raise UsageError(f"the latent grid side must be >= 1, got {side}")
+    last = VAR_PATCH_NUMS[-1]
+    scaled = [max(1, (2 * p * side + last) // (2 * last)) for p in VAR_PATCH_NUMS]
+    return tuple(sorted({1, *scaled}))
+
+
+def patch_nums_for_image_size(variant: str, overrides: dict[str, Any], image_size: int) -> tuple[int, ...] | None:
+    """The scales a preset should use at ``image_size`` when the user did not set ``patch_nums``:
+    the preset's own when its last scale is the latent grid side, else ``scales_for_grid``. None
+    when nothing needs changing (or the size does not divide; ``_check_size`` says so later)."""
+    if variant not in VARIANTS or "patch_nums" in overrides:
+        return None
+    try:
+        cfg = MSVQConfig(**{**VARIANTS[variant], **overrides})
+    except TypeError:  # an unknown model field: build_model reports it
+        return None
+    if image_size < cfg.factor or image_size % cfg.factor:
+        return None
+    side = image_size // cfg.factor
+    return None if side == cfg.patch_nums[-1] else scales_for_grid(side)
+
+
 _VAR = dict(
     codebook_size=4096,
     code_dim=32,
@@ -135,7 +167,7 @@ _VAR = dict(
     num_res_blocks=2,
     attn_levels=(4,),
     mid_attn=True,
-    patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
+    patch_nums=VAR_PATCH_NUMS,
     num_phi=4,
     phi_ratio=0.5,
     beta=0.25,

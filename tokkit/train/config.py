@@ -250,6 +250,12 @@ def resolve_config(
     _apply(cfg, {k: v for k, v in (flags or {}).items() if v is not None}, "the command line", mf)
     _apply(cfg, parse_set(sets) if isinstance(sets, list) else dict(sets or {}), "--set", mf)
     out = TrainConfig(**cfg)
+    if architecture.startswith("msvq"):  # default scales end at the latent grid side (VAR's spacing)
+        from tokkit.tokenizers.msvq import patch_nums_for_image_size
+
+        scales = patch_nums_for_image_size(architecture, out.model, out.image_size)
+        if scales is not None:
+            out.model = {**out.model, "patch_nums": list(scales)}
     if architecture == "kmeans-decoder":
         if not out.tokenizer:
             raise UsageError("kmeans-decoder needs --tokenizer DIR (a k-means tokenizer checkpoint)")

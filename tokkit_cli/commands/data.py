@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
+from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, VerifyOpt, session
 
 app = typer.Typer(help="Look at image data and pack it into an HDF5 store.", no_args_is_help=True)
 
@@ -17,15 +17,19 @@ SpecArg = Annotated[
 
 
 @app.command("info")
-def info(spec: SpecArg, json: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto") -> None:
-    """Count readable images, name unreadable ones, report min/max size.
+def info(
+    spec: SpecArg, verify: VerifyOpt = False, json: JsonOpt = False, seed: SeedOpt = 0, device: DeviceOpt = "auto"
+) -> None:
+    """Count images, name unreadable ones, report min/max size and the class count.
+
+    A folder is read by headers only (fast at ImageNet scale); --verify decodes every file.
 
     Example: tokkit data info builtin:photos --json
     """
     from tokkit.data.pack import data_info
 
     with session(seed):
-        result = data_info(spec).to_dict()
+        result = data_info(spec, verify=verify).to_dict()
     if json:
         from tokkit_cli.console import print_json
 
@@ -37,8 +41,10 @@ def info(spec: SpecArg, json: JsonOpt = False, seed: SeedOpt = 0, device: Device
 
     table = Table(title=f"data {spec}", show_header=False)
     table.add_row("kind", result["kind"])
-    table.add_row("images", str(result["num_images"]))
+    table.add_row("images", str(result["num_images"]) + ("" if result["verified"] else " (headers read)"))
     table.add_row("unreadable", str(result["num_unreadable"]))
+    if result["num_classes"] is not None:
+        table.add_row("classes (subfolders)", str(result["num_classes"]))
     table.add_row("smallest [H, W]", str(result["min_size"]))
     table.add_row("largest [H, W]", str(result["max_size"]))
     stdout.print(table)
@@ -54,6 +60,7 @@ def pack(
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted pack of the same data.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")] = False,
     chunk: Annotated[int, typer.Option("--chunk", min=1, help="Images per HDF5 chunk and per commit.")] = 64,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -68,7 +75,9 @@ def pack(
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
     with session(seed):
-        result = pack_images(spec, out, image_size, resume=resume, overwrite=overwrite, chunk_rows=chunk).to_dict()
+        result = pack_images(
+            spec, out, image_size, resume=resume, overwrite=overwrite, chunk_rows=chunk, verify=verify
+        ).to_dict()
     if json:
         from tokkit_cli.console import print_json
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
+from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, VerifyOpt, session
 
 EncoderOpt = Annotated[
     str | None,
@@ -41,6 +41,14 @@ L2Opt = Annotated[bool, typer.Option("--l2-normalize", help="L2-normalise every 
 ResumeOpt = Annotated[bool, typer.Option("--resume", help="Continue an interrupted run into the same file.")]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per batch (and per commit).")]
+FEATURES_HELP = (
+    "Feature file: a store from tokkit extract, any HDF5 with a 'features' dataset (N, T, D) or (N, D), "
+    "a .npy of that shape (memory-mapped), or a folder of .npy shards (name order)."
+)
+GridOpt = Annotated[
+    str | None,
+    typer.Option("--grid", help="HxW grid of feature files that record none (default: T when it is a square)."),
+]
 
 
 def _emit(result: dict[str, Any], json: bool, title: str, rows: list[tuple[str, Any]]) -> None:
@@ -59,6 +67,13 @@ def _emit(result: dict[str, Any], json: bool, title: str, rows: list[tuple[str, 
     stdout.print(table)
 
 
+def _skipped(r: dict[str, Any]) -> str:
+    names = r.get("skipped") or []
+    return f"{r.get('num_skipped', 0)}" + (
+        f": {', '.join(names[:3])}" + (" ..." if len(names) > 3 else "") if names else ""
+    )
+
+
 def extract(
     out: Annotated[Path, typer.Option("--out", "-o", help="Feature store (.h5) to write.")],
     data: Annotated[
@@ -74,6 +89,7 @@ def extract(
     batch_size: BatchOpt = 32,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -101,6 +117,7 @@ def extract(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            verify=verify,
         ).to_dict()
     _emit(
         r,
@@ -114,6 +131,7 @@ def extract(
             ("dtype", r["dtype"]),
             ("resumed from", r["resumed_from"]),
             ("images/s", f"{r['images_per_second']:.1f}"),
+            ("skipped (unreadable)", _skipped(r)),
         ],
     )
 
@@ -125,8 +143,14 @@ def fit_kmeans(
     data: DataOpt = None,
     features: Annotated[
         Path | None,
-        typer.Option("--features", "-f", help="Feature store from tokkit extract (instead of --encoder/--data)."),
+        typer.Option(
+            "--features",
+            "-f",
+            help=FEATURES_HELP + " Instead of --data; with features from elsewhere, "
+            "--encoder (and --layer/--image-size/--weights) names the encoder they came from.",
+        ),
     ] = None,
+    grid: GridOpt = None,
     layer: LayerOpt = None,
     image_size: ImageSizeOpt = None,
     l2_normalize: L2Opt = False,
@@ -145,11 +169,14 @@ def fit_kmeans(
     backend: Annotated[str, typer.Option("--backend", help="faiss | torch (torch runs under torchrun)")] = "faiss",
     gpu: Annotated[bool, typer.Option("--gpu", help="faiss-gpu when present, else the torch backend on CUDA.")] = False,
     batch_size: BatchOpt = 32,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 1234,
     device: DeviceOpt = "auto",
 ) -> None:
     """Fit a k-means codebook over encoder features and write a k-means tokenizer checkpoint.
+
+    --features also takes features written elsewhere (np.save, h5py, DiGIT's .npy shards).
 
     Example: tokkit fit-kmeans --encoder effnet-lite0 --k 256 --data builtin:photos --out runs/km
     """
@@ -177,6 +204,8 @@ def fit_kmeans(
             device=device,
             batch_size=batch_size,
             init_sample=init_sample,
+            grid=grid,
+            verify=verify,
         )
     if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
         return
@@ -191,6 +220,8 @@ def fit_kmeans(
         "backend",
         "init",
         "empty_clusters_fixed",
+        "num_skipped",
+        "skipped",
     )
     if json:
         _emit({key: r[key] for key in keys}, True, "", [])
@@ -208,6 +239,7 @@ def fit_kmeans(
             ("objective (mean sq. L2)", f"{r['objective']:.6g}"),
             ("first -> last", f"{r['objective_history'][0]:.6g} -> {r['objective_history'][-1]:.6g}"),
             ("empty clusters fixed", r["empty_clusters_fixed"]),
+            ("images skipped (unreadable)", _skipped(r)),
             ("seconds", f"{r['seconds']:.1f}"),
         ],
     )
@@ -220,14 +252,16 @@ def tokenize(
     out: Annotated[Path, typer.Option("--out", "-o", help="Token store (.h5) to write.")],
     data: DataOpt = None,
     features: Annotated[
-        Path | None, typer.Option("--features", "-f", help="Feature store to tokenize (instead of --data).")
+        Path | None, typer.Option("--features", "-f", help=FEATURES_HELP + " Instead of --data.")
     ] = None,
+    grid: GridOpt = None,
     batch_size: BatchOpt = 32,
     image_size: Annotated[
         int | None, typer.Option("--image-size", min=8, help="With --data: encode at S x S (default: the tokenizer's).")
     ] = None,
     resume: ResumeOpt = False,
     overwrite: OverwriteOpt = False,
+    verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -251,6 +285,8 @@ def tokenize(
             overwrite=overwrite,
             device=device,
             image_size=image_size,
+            grid=grid,
+            verify=verify,
         ).to_dict()
     _emit(
         r,
@@ -263,6 +299,7 @@ def tokenize(
             ("utilization", f"{r['utilization']:.3f}"),
             ("perplexity", f"{r['perplexity']:.1f}"),
             ("resumed from", r["resumed_from"]),
+            ("images skipped (unreadable)", _skipped(r)),
             ("seconds", f"{r['seconds']:.1f}"),
         ],
     )

@@ -161,9 +161,15 @@ def _render_codebook(r: dict[str, Any]) -> None:
 
 @app.command("features")
 def features(
-    store: Annotated[Path, typer.Argument(help="An HDF5 feature store written by 'tokkit extract'.")],
+    store: Annotated[
+        Path,
+        typer.Argument(
+            help="A feature store from 'tokkit extract', any HDF5 with 'features', a .npy or a folder of .npy shards."
+        ),
+    ],
     out: OutOpt = None,
     rows: Annotated[int, typer.Option("--rows", min=1, help="Rows sampled (fixed seed) for the statistics.")] = 1024,
+    grid: Annotated[str | None, typer.Option("--grid", help="HxW grid of a feature file that records none.")] = None,
     umap_sample: Annotated[int, typer.Option("--umap-sample", min=4, help="Feature vectors in the UMAP.")] = 2000,
     partial: PartialOpt = False,
     json: JsonOpt = False,
@@ -179,7 +185,9 @@ def features(
     from tokkit.analysis.store_report import inspect_features
 
     with session(seed):
-        r = inspect_features(store, out=out, sample_rows_max=rows, umap_sample=umap_sample, seed=seed, partial=partial)
+        r = inspect_features(
+            store, out=out, sample_rows_max=rows, umap_sample=umap_sample, seed=seed, partial=partial, grid=grid
+        )
         r = r.to_dict()
     if json:
         from tokkit_cli.console import print_json
@@ -194,7 +202,8 @@ def features(
     t = Table(title=f"inspect features {store}", show_header=False)
     t.add_row("shape (N, T, D)", " x ".join(map(str, r["shape"])))
     t.add_row("dtype", r["dtype"])
-    t.add_row("encoder / layer", f"{r['encoder']} / {r['layer']}")
+    t.add_row("file kind", r["source_kind"])
+    t.add_row("encoder / layer", f"{r['encoder']} / {r['layer']}" if r["encoder"] else "unknown (not from tokkit)")
     t.add_row("image size / grid", f"{r['image_size']} / {r['grid']}")
     t.add_row("rows written", f"{c['committed']:,} of {c['num_rows']:,}" + ("" if c["complete"] else " (INCOMPLETE)"))
     t.add_row(f"L2 norm ({r['sample']['rows']} rows)", _stats_line(r["norm"]))
