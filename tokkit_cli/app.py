@@ -137,6 +137,9 @@ def _register_commands() -> None:
     app.command("extract")(discrete.extract)
     app.command("fit-kmeans")(discrete.fit_kmeans)
     app.command("tokenize")(discrete.tokenize)
+    from tokkit_cli.commands import demo
+
+    app.command("demo")(demo.demo_command)
 
 
 _register_commands()
