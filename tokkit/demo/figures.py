@@ -89,7 +89,7 @@ def stability_figure(results: list[dict[str, Any]]) -> bytes:
         ax.set_title(label, fontsize=10)
         ax.invert_xaxis()  # left to right: more noise
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7, loc="best")
+    axes[0, 1].legend(fontsize=7, loc="best")  # the raw-cosine panel shows every tokenizer and both references
     fig.suptitle("DiGIT Table 1 on this run (dash-dot: random-code / random-pair baselines; grey: published)",
                  fontsize=10)  # fmt: skip
     fig.tight_layout()

@@ -118,7 +118,21 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
                 figures=[(verdict.images_sentence(res["row"]), figures.images_figure(name, res["images"]))],
             )
         )
-    sections.append(Section("Protocol", text=_protocol_text(settings, rows)))
+    times_path = out / "stage_times.json"
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
+    sections.append(
+        Section(
+            "Protocol",
+            text=_protocol_text(settings, rows),
+            tables=[
+                (
+                    "stage times on this machine (the run that finished each stage)",
+                    ["stage", "wall s", "CPU s"],
+                    [[k, v["seconds"], v["cpu_seconds"]] for k, v in times.items()],
+                )
+            ],  # fmt: skip
+        )
+    )
     html = render_html("tokkit demo", f"{len(rows)} tokenizers on {settings.data}, one protocol", sections)
     page = out / "index.html"
     write_bytes_atomic(out / "demo.json", (json.dumps({"rows": rows, "verdict": text}, indent=2) + "\n").encode())

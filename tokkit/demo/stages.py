@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,14 +377,20 @@ def run_demo(
 
     stages = plan(study, feats)
     skipped, ran = [], []
+    times_path = out / "stage_times.json"
+    times = json.loads(times_path.read_text()) if times_path.is_file() else {}
     with task("tokkit demo", total=len(stages) + 1) as bar:
         for i, stage in enumerate(stages):
             bar.update(f"tokkit demo [{i + 1}/{len(stages) + 1}] {stage.name}")
             if stage.output.exists():
                 skipped.append(stage.name)
             else:
+                wall, cpu = time.perf_counter(), time.process_time()
                 stage.run()
                 ran.append(stage.name)
+                # wall and CPU seconds (all threads) of the run that finished the stage
+                times[stage.name] = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
+                _write_json(times_path, times)
             bar.advance(1)
         bar.update(f"tokkit demo [{len(stages) + 1}/{len(stages) + 1}] report")
         rows = [json.loads(study.eval_json(n).read_text())["row"] for n in study.checkpoints()]
@@ -395,5 +402,6 @@ def run_demo(
         "stages": [s.name for s in stages] + ["report"],
         "skipped": skipped,
         "ran": ran,
+        "stage_times": times,
         "settings": settings.to_dict(),
     }
