@@ -38,7 +38,8 @@ def fid_figure(rows: list[dict[str, Any]], features: str) -> bytes:
     skipped = []
     for r in rows:
         if r.get("rfid") is None or r.get("gfid") is None:
-            skipped.append(f"{r['tokenizer']} (n/a)")
+            why = str(r.get("gfid_reason") or ("no rFID" if r.get("rfid") is None else "no gFID")).split(":")[0]
+            skipped.append(f"{r['tokenizer']} (n/a: {why})")
             continue
         ax.scatter([r["rfid"]], [r["gfid"]], s=45)
         ax.annotate(r["tokenizer"], (r["rfid"], r["gfid"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
