@@ -198,3 +198,34 @@ def test_verdict_is_computed_from_the_numbers():
     checks = {c.measure: c.holds for c in digit_checks([km, vq])}
     assert checks["centred cosine"] is True and checks["token change rate"] is False
     assert "cannot be checked" in digit_verdict([vq])
+
+
+def test_one_progress_display_drops_finished_inner_bars():
+    import io
+
+    from rich.console import Console
+
+    from tokkit.progress import task, use_reporter
+    from tokkit_cli.console import RichReporter
+
+    reporter = RichReporter(Console(file=io.StringIO()), remove_finished=True)
+    with use_reporter(reporter), task("tokkit demo", total=2) as outer:
+        progress = reporter.progress
+        with task("Training vqgan-tiny", total=3) as inner:
+            inner.advance(3)
+            assert len(progress.tasks) == 2
+        assert [t.description for t in progress.tasks] == ["tokkit demo"]  # the finished inner bar is gone
+        outer.advance(2)
+
+
+def test_settings_file_errors(tmp_path):
+    from tokkit.demo.settings import DEFAULT, settings_from_file
+    from tokkit.errors import UsageError
+
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"train_steps": 5, "snr_db": [10, 1]}))
+    s = settings_from_file(p)
+    assert s.train_steps == 5 and s.snr_db == (10, 1) and s.image_size == DEFAULT.image_size
+    p.write_text(json.dumps({"train_stepz": 5}))
+    with pytest.raises(UsageError, match="unknown demo setting 'train_stepz'"):
+        settings_from_file(p)
