@@ -140,6 +140,9 @@ def _register_commands() -> None:
     from tokkit_cli.commands import importer
 
     app.command("import")(importer.import_command)
+    from tokkit_cli.commands import demo
+
+    app.command("demo")(demo.demo_command)
 
 
 _register_commands()

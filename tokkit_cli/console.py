@@ -40,9 +40,10 @@ def print_json(obj: dict[str, Any]) -> None:
 class RichReporter:
     """tokkit.progress reporter: rich bars on stderr."""
 
-    def __init__(self, console: Console = stderr, disable: bool = False):
+    def __init__(self, console: Console = stderr, disable: bool = False, remove_finished: bool = False):
         self.console = console
         self.disable = disable
+        self.remove_finished = remove_finished  # inner bars vanish when done: one display for a pipeline
         self.progress = self._new_progress()
         self._active = 0
 
@@ -67,6 +68,8 @@ class RichReporter:
 
     def stop(self, task) -> None:
         self._active -= 1
+        if self.remove_finished and self._active > 0:
+            self.progress.remove_task(task.task_id)
         if self._active == 0:
             self.progress.stop()
             # a fresh Progress for the next task: a stopped one would draw its finished bars again

@@ -24,8 +24,12 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging
 
 
 @contextlib.contextmanager
-def session(seed: int = 0, verbose: bool = False, quiet_progress: bool = False) -> Iterator[None]:
-    """Seed, log to stderr, draw progress bars on stderr for the duration of one command."""
+def session(
+    seed: int = 0, verbose: bool = False, quiet_progress: bool = False, nested_bars: bool = False
+) -> Iterator[None]:
+    """Seed, log to stderr, draw progress bars on stderr for the duration of one command.
+
+    ``nested_bars``: one display for a long pipeline; a finished inner bar is removed, the outermost stays."""
     from tokkit.device import seed_everything
     from tokkit.progress import use_reporter
     from tokkit_cli.console import RichReporter, setup_logging
@@ -33,5 +37,5 @@ def session(seed: int = 0, verbose: bool = False, quiet_progress: bool = False) 
     setup_logging(verbose)
     seed_everything(seed)
     disable = quiet_progress or os.environ.get("TOKKIT_NO_PROGRESS") == "1"
-    with use_reporter(RichReporter(disable=disable)):
+    with use_reporter(RichReporter(disable=disable, remove_finished=nested_bars)):
         yield

@@ -31,11 +31,15 @@ def test_recon_json_and_table(cli, ckpts):
 
 def test_stability_json_and_table(cli, ckpts):
     r = _json(cli("eval", "stability", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--snr-db", "inf,10", "--json"))
-    assert set(r) == {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features", "perturbations", "protocol"}
+    assert set(r) >= {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features", "perturbations", "protocol"}
+    assert set(r) >= {"cosine_quantized_centred", "latent_snr_db", "feature_snr_db", "baselines"}
+    assert r["latent_snr_db"][0] is None and r["latent_snr_db"][1] > 0  # inf dB (no change) is null in JSON
+    assert 0 < r["baselines"]["token_change_random_codes"] < 1
     assert r["snr_db"][0] is None  # inf is not JSON: null, as the protocol text explains
     assert r["token_change_rate"][0] == 0.0 and set(r["perturbations"]) == {"shift_1px", "flip_back", "jpeg_q75"}
     out = cli("eval", "stability", "-t", ckpts["test-metrics-ae"], "-d", DATA, "--snr-db", "20")
     assert out.exit_code == 0 and "latent rel. change" in out.stdout and "jpeg_q75" in out.stdout
+    assert "baseline: random" in out.stdout and "centred cosine" in out.stdout
 
 
 def test_generation_json_continuous_and_table(cli, ckpts):

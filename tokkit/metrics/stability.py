@@ -15,6 +15,17 @@ Then, clean vs perturbed, at every token position:
 - cosine_features = the same for the pre-quantization features, when the tokenizer exposes them.
 For continuous tokenizers ``token_change_rate`` holds the latent relative change
 ||z' - z|| / ||z|| (per image, mean over images) and ``cosine_quantized`` compares the latents.
+
+Raw cosines and change rates reward a collapsed encoder (features = a large shared offset + a tiny
+input-dependent part: every cosine is ~1). Beside them, measures that it cannot fake:
+- centred cosine: the same cosine after removing the dataset mean vector (per channel, over every
+  position of the clean evaluation images) from both vectors;
+- latent SNR (dB) = 10 log10(spread / mean squared change), spread = E||v - mean||^2 over clean
+  positions, change = E||v' - v||^2 under the perturbation: how far the latent moves compared with
+  how far latents of different content lie apart;
+- baselines: the raw and centred cosine between random pairs of positions from different images
+  (what "no agreement" reads as), and for discrete tokens the change rate of random codes drawn
+  with the clean usage, 1 - sum_k p_k^2 (a tokenizer using few codes changes rarely by chance).
 """
 
 from __future__ import annotations
@@ -91,24 +102,175 @@ def jpeg(x: torch.Tensor, quality: int = 75) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Comparison of two encodings
+# Pass 1 over the clean images: the dataset's mean vector, its spread, random pairs, code usage
 # ---------------------------------------------------------------------------------------------
+PAIR_POSITIONS = 8  # positions drawn per image for the random-pairs baseline
+
+
+class _Moments:
+    """Per-channel mean and total spread E||v - mean||^2 of (B, D, h, w) vectors, in float64.
+
+    Sums are taken around the first batch's mean (a shift), so that a large shared offset does not
+    cancel the small spread away in floating point."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.shift: torch.Tensor | None = None
+        self.s1: torch.Tensor | None = None
+        self.s2 = 0.0
+
+    def add(self, v: torch.Tensor) -> None:
+        flat = v.double().permute(1, 0, 2, 3).flatten(1)  # (D, B*h*w)
+        if self.shift is None:
+            self.shift = flat.mean(1)
+            self.s1 = torch.zeros_like(self.shift)
+        d = flat - self.shift[:, None]
+        self.s1 += d.sum(1)
+        self.s2 += float(d.pow(2).sum())
+        self.n += flat.shape[1]
+
+    def mean(self) -> torch.Tensor | None:
+        return None if self.shift is None else self.shift + self.s1 / self.n
+
+    def spread(self) -> float | None:
+        if self.shift is None:
+            return None
+        m = self.s1 / self.n
+        return max(self.s2 / self.n - float(m.pow(2).sum()), 0.0)
+
+
+class _CleanPass:
+    """What the perturbed passes are measured against, from one pass over the clean encodings."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.moments = {"quantized": _Moments(), "features": _Moments()}
+        self.samples: dict[str, list[torch.Tensor]] = {"quantized": [], "features": []}
+        self.sample_image: list[torch.Tensor] = []
+        self.counts: list[np.ndarray] = []  # per scale: code counts over all clean tokens
+
+    def add(self, tok: Tokenizer, clean: TokenBatch, idx: torch.Tensor) -> None:
+        vectors = _vectors(tok, clean)
+        for key, v in vectors.items():
+            if v is not None:
+                self.moments[key].add(v)
+        # the same PAIR_POSITIONS positions of image i whatever the batch size: seeded per image
+        first = next((v for v in vectors.values() if v is not None), None)
+        if first is not None:
+            hw = first.shape[-2] * first.shape[-1]
+            pos = torch.stack(
+                [
+                    torch.randint(
+                        0,
+                        hw,
+                        (PAIR_POSITIONS,),
+                        generator=torch.Generator().manual_seed(hash_seed(self.seed, int(i), 101)),
+                    )
+                    for i in idx
+                ]
+            )  # (B, P)
+            for key, v in vectors.items():
+                if v is not None:
+                    flat = v.detach().double().flatten(2).cpu()  # (B, D, hw)
+                    self.samples[key].append(torch.gather(flat, 2, pos[:, None].expand(-1, flat.shape[1], -1)))
+            self.sample_image.append(idx.cpu()[:, None].expand(-1, PAIR_POSITIONS))
+        k = int(tok.codebook_size or 0)
+        if tok.kind != "continuous" and k > 0:
+            for s, m in enumerate(clean.index_maps()):
+                c = np.bincount(m.flatten().cpu().numpy(), minlength=k)[:k]
+                if s < len(self.counts):
+                    self.counts[s] += c
+                else:
+                    self.counts.append(c.astype(np.int64))
+
+    def baselines(self) -> dict[str, Any]:
+        """Random pairs of positions from different images (raw and centred cosine), the spread of the
+        clean vectors, and the change rate of random codes drawn with the clean usage: 1 - sum_k p_k^2
+        per scale (two independent draws from p differ with that probability), position-weighted."""
+        raw: dict[str, float | None] = {}
+        centred: dict[str, float | None] = {}
+        pairs = 0
+        if self.sample_image:
+            img = torch.cat(self.sample_image).flatten()
+            perm = torch.randperm(len(img), generator=torch.Generator().manual_seed(hash_seed(self.seed, 202)))
+            keep = img != img[perm]
+            pairs = int(keep.sum())
+        for key in ("quantized", "features"):
+            raw[key] = centred[key] = None
+            if not self.samples[key] or pairs == 0:
+                continue
+            v = torch.cat(self.samples[key]).permute(0, 2, 1).reshape(-1, self.samples[key][0].shape[1])  # (N*P, D)
+            a, b = v[keep], v[perm][keep]
+            raw[key] = float(F.cosine_similarity(a, b, dim=1, eps=1e-12).mean())
+            m = self.moments[key].mean()
+            centred[key] = float(F.cosine_similarity(a - m, b - m, dim=1, eps=1e-12).mean())
+        change = None
+        if self.counts:
+            num = sum(float(c.sum()) * (1.0 - float(((c / c.sum()) ** 2).sum())) for c in self.counts)
+            change = num / sum(float(c.sum()) for c in self.counts)
+        return {
+            "cosine_random_pairs": raw,
+            "cosine_random_pairs_centred": centred,
+            "num_pairs": pairs,
+            "token_change_random_codes": change,
+            "spread": {key: m.spread() for key, m in self.moments.items()},
+        }
+
+
+def _vectors(tok: Tokenizer, t: TokenBatch) -> dict[str, torch.Tensor | None]:
+    """{"quantized": (B, D, h, w) quantized vectors (the latents of a continuous tokenizer),
+    "features": (B, D', h, w) pre-quantization features or None}."""
+    from tokkit.metrics._common import quantized_vectors
+
+    q = t.latents if tok.kind == "continuous" else quantized_vectors(tok, t)
+    return {"quantized": q, "features": t.features}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pass 2: comparison of the clean and the perturbed encodings
+# ---------------------------------------------------------------------------------------------
+class _VectorTally:
+    """Cosine (raw and centred on the dataset mean) and squared change of one kind of vector."""
+
+    def __init__(self, mean: torch.Tensor | None, spread: float | None) -> None:
+        self.mean, self.spread = mean, spread
+        self.cos = self.cos_c = self.sq = 0.0
+        self.n = 0
+
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        a, b = a.double(), b.double()
+        self.cos += float(F.cosine_similarity(a, b, dim=1, eps=1e-12).sum())
+        if self.mean is not None:
+            m = self.mean.to(a.device).view(1, -1, 1, 1)
+            self.cos_c += float(F.cosine_similarity(a - m, b - m, dim=1, eps=1e-12).sum())
+        self.sq += float((b - a).pow(2).sum())
+        self.n += a.shape[0] * a.shape[2] * a.shape[3]
+
+    def result(self) -> tuple[float | None, float | None, float | None]:
+        """(cosine, centred cosine, latent SNR in dB = 10 log10(spread / mean squared change))."""
+        if not self.n:
+            return None, None, None
+        msc = self.sq / self.n
+        if self.spread is None:
+            snr = None
+        elif msc == 0:
+            snr = math.inf
+        else:
+            snr = 10 * math.log10(max(self.spread, 1e-300) / msc)
+        return self.cos / self.n, (self.cos_c / self.n if self.mean is not None else None), snr
+
+
 class _Tally:
     """Running sums for one perturbation."""
 
-    def __init__(self) -> None:
+    def __init__(self, ref: _CleanPass) -> None:
         self.changed = 0
         self.positions = 0
-        self.cos_q = 0.0
-        self.cos_q_n = 0
-        self.cos_f = 0.0
-        self.cos_f_n = 0
         self.rel = 0.0
         self.rel_n = 0
+        self.vec = {k: _VectorTally(m.mean(), m.spread()) for k, m in ref.moments.items()}
 
     def add(self, tok: Tokenizer, a: TokenBatch, b: TokenBatch, flip_back: bool) -> None:
-        from tokkit.metrics._common import quantized_vectors
-
         def fb(t: torch.Tensor | None) -> torch.Tensor | None:
             return t.flip(-1) if (flip_back and t is not None) else t
 
@@ -123,28 +285,26 @@ class _Tally:
                 den = za.double().flatten(1).norm(dim=1).clamp_min(1e-12)
                 self.rel += float((num / den).sum())
                 self.rel_n += za.shape[0]
-            qa, qb = za, zb
-        else:
-            qa, qb = quantized_vectors(tok, a), fb(quantized_vectors(tok, b))
-        if qa is not None and qb is not None:
-            c = F.cosine_similarity(qa.double(), qb.double(), dim=1, eps=1e-12)
-            self.cos_q += float(c.sum())
-            self.cos_q_n += c.numel()
-        fa, fb_ = a.features, fb(b.features)
-        if fa is not None and fb_ is not None:
-            c = F.cosine_similarity(fa.double(), fb_.double(), dim=1, eps=1e-12)
-            self.cos_f += float(c.sum())
-            self.cos_f_n += c.numel()
+        va, vb = _vectors(tok, a), _vectors(tok, b)
+        for key, tally in self.vec.items():
+            if va[key] is not None and vb[key] is not None:
+                tally.add(va[key], fb(vb[key]))
 
     def result(self, continuous: bool) -> dict[str, float | None]:
         if continuous:
             change = self.rel / self.rel_n if self.rel_n else None
         else:
             change = self.changed / self.positions if self.positions else None
+        cq, cqc, snr_q = self.vec["quantized"].result()
+        cf, cfc, snr_f = self.vec["features"].result()
         return {
             "token_change_rate": change,
-            "cosine_quantized": self.cos_q / self.cos_q_n if self.cos_q_n else None,
-            "cosine_features": self.cos_f / self.cos_f_n if self.cos_f_n else None,
+            "cosine_quantized": cq,
+            "cosine_features": cf,
+            "cosine_quantized_centred": cqc,
+            "cosine_features_centred": cfc,
+            "latent_snr_db": snr_q,
+            "feature_snr_db": snr_f,
         }
 
 
@@ -161,8 +321,10 @@ def evaluate_stability(
 ) -> dict[str, Any]:
     """Re-tokenize perturbed images and compare with the clean tokens.
 
-    Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features", "perturbations",
-    "protocol"}; the per-SNR entries are lists aligned with ``snr_db``.
+    Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features",
+    "cosine_quantized_centred", "cosine_features_centred", "latent_snr_db", "feature_snr_db", "baselines",
+    "perturbations", "protocol"}; the per-SNR entries are lists aligned with ``snr_db``. Two passes: the
+    clean images first (dataset mean, spread, baselines), then every perturbation.
     """
     from tokkit.data.dataset import iter_batches
     from tokkit.metrics import _common as C
@@ -179,22 +341,32 @@ def evaluate_stability(
         inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
     )  # fmt: skip
 
-    noise_tallies = [_Tally() for _ in snr_db]
-    other: dict[str, tuple[_Tally, Callable[[torch.Tensor], torch.Tensor], bool]] = {}
-    for p in perturbations:
-        if p == "shift_1px":
-            other[p] = (_Tally(), shift_1px, False)
-        elif p == "flip_back":
-            other[p] = (_Tally(), lambda x: x.flip(-1), True)
-        else:
-            other[p] = (_Tally(), jpeg, False)
-
-    count = 0
-    with task("Stability", total=n) as t, torch.no_grad():
+    # pass 1: the clean encodings alone give the dataset mean, the spread and the baselines
+    ref = _CleanPass(seed)
+    with task("Stability: clean pass", total=n) as t, torch.no_grad():
         for _, x, idx in iter_batches(source, size, batch_size, 0, n):
             x = x.to(dev)
             clean = tok.encode(x)
             C.check_batch_shapes(tok, x, clean, None)
+            ref.add(tok, clean, idx)
+            t.advance(len(x))
+
+    # pass 2: every perturbation against the clean encoding of the same image
+    noise_tallies = [_Tally(ref) for _ in snr_db]
+    other: dict[str, tuple[_Tally, Callable[[torch.Tensor], torch.Tensor], bool]] = {}
+    for p in perturbations:
+        if p == "shift_1px":
+            other[p] = (_Tally(ref), shift_1px, False)
+        elif p == "flip_back":
+            other[p] = (_Tally(ref), lambda x: x.flip(-1), True)
+        else:
+            other[p] = (_Tally(ref), jpeg, False)
+
+    count = 0
+    with task("Stability: perturbed", total=n) as t, torch.no_grad():
+        for _, x, idx in iter_batches(source, size, batch_size, 0, n):
+            x = x.to(dev)
+            clean = tok.encode(x)
             for level, (s, tally) in enumerate(zip(snr_db, noise_tallies, strict=True)):
                 tally.add(tok, clean, tok.encode(add_noise(x, idx, s, seed, level)), False)
             for tally, fn, flip in other.values():
@@ -204,7 +376,7 @@ def evaluate_stability(
 
     continuous = tok.kind == "continuous"
     noise = [tl.result(continuous) for tl in noise_tallies]
-    has_features = noise_tallies[0].cos_f_n > 0 if noise_tallies else False
+    has_features = ref.moments["features"].n > 0
     protocol = {
         "num_images": count,
         "image_size": size,
@@ -230,6 +402,15 @@ def evaluate_stability(
             if has_features
             else "null: this tokenizer does not expose pre-quantization features"
         ),
+        "centred_cosine": "cosine after subtracting the dataset mean vector (per channel, over all positions of "
+        "the clean evaluation images) from both vectors: a shared offset no longer counts as agreement",
+        "latent_snr": "10 log10(spread / mean squared change): spread = mean over clean positions of "
+        "||v - dataset mean||^2, change = ||v' - v||^2 per position; latent_snr_db for the quantized vectors "
+        "(the latents of a continuous tokenizer), feature_snr_db for the pre-quantization features",
+        "baselines": f"cosine_random_pairs: {PAIR_POSITIONS} positions per clean image (seeded per image), paired "
+        "by a seeded permutation, pairs within one image dropped; token_change_random_codes: 1 - sum_k p_k^2 "
+        "per scale with p the clean code frequencies (codes drawn at random with the same usage), "
+        "position-weighted over scales",
         "perturbations": {
             "shift_1px": "content moved 1 pixel right, first column repeated",
             "flip_back": "tokenize the horizontal flip, flip the token and feature maps back",
@@ -244,6 +425,11 @@ def evaluate_stability(
         "token_change_rate": [r["token_change_rate"] for r in noise],
         "cosine_quantized": [r["cosine_quantized"] for r in noise],
         "cosine_features": [r["cosine_features"] for r in noise],
+        "cosine_quantized_centred": [r["cosine_quantized_centred"] for r in noise],
+        "cosine_features_centred": [r["cosine_features_centred"] for r in noise],
+        "latent_snr_db": [r["latent_snr_db"] for r in noise],
+        "feature_snr_db": [r["feature_snr_db"] for r in noise],
+        "baselines": ref.baselines(),
         "perturbations": {p: tally.result(continuous) for p, (tally, _, _) in other.items()},
         "protocol": protocol,
     }

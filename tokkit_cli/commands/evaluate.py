@@ -97,6 +97,10 @@ def _warnings(result: dict[str, Any]) -> None:
         stdout.print(f"warning: {w}", style="yellow", markup=False)
 
 
+def _kind(p: dict[str, Any]) -> str | None:
+    return p.get("tokenizer", {}).get("kind")
+
+
 def _print_protocol(p: dict[str, Any]) -> None:
     from tokkit_cli.console import stdout
 
@@ -200,7 +204,9 @@ def stability(
 
     Token change rate and cosine similarity (quantized vectors and pre-quantization features),
     clean vs perturbed, under Gaussian pixel noise at SNR levels in dB, a 1-pixel shift, a
-    flip-and-back and JPEG quality 75.
+    flip-and-back and JPEG quality 75. Beside them the measures a collapsed latent cannot fake:
+    the centred cosine (dataset mean removed), the latent SNR in dB, and the baselines (random
+    pairs of positions; random codes with the same usage).
 
     Example: tokkit eval stability --tokenizer runs/vq/checkpoints/final --data builtin:photos --snr-db 30,20,10
     """
@@ -229,20 +235,50 @@ def stability(
 
     p = result["protocol"]
     change = "latent rel. change" if "latent" in p["change_measure"] else "token change rate"
-    table = Table(title=f"stability: {tokenizer}")
-    for col in ("perturbation", change, "cos quantized", "cos features"):
-        table.add_column(col, justify="right" if col != "perturbation" else "left")
-    for i, s in enumerate(result["snr_db"]):
-        table.add_row(
-            f"noise {s:g} dB",
-            _fmt(result["token_change_rate"][i]),
-            _fmt(result["cosine_quantized"][i]),
-            _fmt(result["cosine_features"][i]),
-        )
-    for name, r in result["perturbations"].items():
-        table.add_row(name, _fmt(r["token_change_rate"]), _fmt(r["cosine_quantized"]), _fmt(r["cosine_features"]))
-    stdout.print(table)
+    b = result["baselines"]
+    rp, rpc = b["cosine_random_pairs"], b["cosine_random_pairs_centred"]
+    # two narrow tables (quantized vectors / latents, then pre-quantization features) fit a terminal
+    panels = [
+        ("quantized" if _kind(p) != "continuous" else "latents", "quantized", "latent"),
+        ("pre-quantization features", "features", "feature"),
+    ]
+    for title, key, snr in panels:
+        if all(v is None for v in result[f"cosine_{key}"]):
+            continue
+        table = Table(title=f"stability of the {title}: {tokenizer}")
+        table.add_column("perturbation", no_wrap=True)
+        heads = ([change] if key == "quantized" else []) + ["cosine", "centred cosine", "SNR dB"]
+        for h in heads:
+            table.add_column(h, justify="right")
+
+        def cells(r: dict[str, Any], i: int | None, key: str = key, snr: str = snr) -> list[str]:
+            get = (lambda k: r[k][i]) if i is not None else (lambda k: r[k])
+            first = [_fmt(get("token_change_rate"))] if key == "quantized" else []
+            return first + [
+                _fmt(get(f"cosine_{key}")),
+                _fmt(get(f"cosine_{key}_centred")),
+                _fmt(get(f"{snr}_snr_db"), 2),
+            ]
+
+        for i, s in enumerate(result["snr_db"]):
+            table.add_row(f"noise {s:g} dB", *cells(result, i))
+        for name, r in result["perturbations"].items():
+            table.add_row(name, *cells(r, None))
+        base = [_fmt(b["token_change_random_codes"])] if key == "quantized" else []
+        table.add_row("baseline: random", *base, _fmt(rp[key]), _fmt(rpc[key]), "")
+        stdout.print(table)
     _print_protocol(p)
+    stdout.print(
+        "baseline row: cosines between random pairs of positions from different images"
+        + (
+            "; change rate of random codes drawn with the same usage"
+            if b["token_change_random_codes"] is not None
+            else ""
+        )
+        + "; centred = dataset mean vector removed; SNR dB = 10 log10(spread of clean latents / mean squared change)",
+        markup=False,
+        style="dim",
+    )
     stdout.print(f"{change}: {p['change_measure']}", markup=False, style="dim")
     _warnings(result)
 

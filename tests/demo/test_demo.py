@@ -1,0 +1,231 @@
+"""`tokkit demo` end to end at a tiny setting: an interrupted run, its resumption, the JSON shape,
+the page in headless Chromium, the computed verdict, and the notebook that redraws the main figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.analysis.browser import chromium_binary, probe_page
+
+TINY = dict(
+    data="builtin:photos:n=10,size=32",
+    eval_data="builtin:photos:n=10,size=32,seed=1",
+    image_size=16,
+    codebook_size=8,
+    train_steps=2,
+    train_batch_size=4,
+    eval_images=10,  # the probe holds out images 4 and 9: two, the least a real-data floor needs
+    batch_size=10,
+    snr_db=(15.0, 1.0),
+    probe_steps=2,
+    samples=3,
+    show_images=2,
+    umap_points=3,  # fewer than 4 points: no UMAP (slow to compile, not what is tested here)
+)
+NAMES = ["kmeans", "vqgan-tiny", "vae-tiny", "msvq-tiny", "extra-vq"]
+
+
+class _Interrupted(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One tiny demo: vqgan-tiny's training killed after step 1, then the whole run interrupted in the
+    evaluation of vae-tiny, then rerun to the end. Returns (out, first_ran, final_result, mtimes)."""
+    root = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as env:  # module scope: the per-test isolation of conftest is not active yet
+        for key, sub in (("TOKKIT_CACHE_DIR", "cache"), ("TORCH_HOME", "torch"), ("HF_HOME", "hf")):
+            env.setenv(key, str(root / sub))
+        env.setenv("TOKKIT_OFFLINE", "1")
+        env.delenv("TOKKIT_WEIGHTS_DIR", raising=False)
+        return _tiny_demo(root)
+
+
+def _tiny_demo(root: Path):
+    from tokkit.demo import DemoSettings, run_demo
+    from tokkit.demo import stages as S
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers import create_tokenizer
+    from tokkit.train import resolve_config, train
+
+    out = root / "demo"
+    settings = DemoSettings(**TINY)
+    extra = save_checkpoint(create_tokenizer("vqgan-tiny", codebook_size=8), root / "extra-vq")
+    # a training killed after its first step: the demo must resume it, not restart it
+    cfg = resolve_config(
+        "vqgan-tiny",
+        flags={"data": TINY["data"], "steps": 2, "batch_size": 4, "image_size": 16, "seed": 0},
+        sets={"model.codebook_size": 8},
+    )
+    train(cfg, out / "train" / "vqgan-tiny", device="cpu", stop_after=1)
+
+    real = S._evaluate
+    calls: list[str] = []
+
+    def evaluate_or_die(study, name, ckpt, feats):
+        calls.append(name)
+        if name == "vae-tiny":
+            raise _Interrupted  # as a kill would: nothing of this stage is written
+        return real(study, name, ckpt, feats)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(S, "_evaluate", evaluate_or_die)
+        with pytest.raises(_Interrupted):
+            run_demo(out, settings, tokenizers=[extra], device="cpu")
+    mtimes = {p: p.stat().st_mtime_ns for p in (out / "eval").glob("*.json")}
+    mtimes[out / "tokenizers/kmeans/model.safetensors"] = (
+        (out / "tokenizers/kmeans/model.safetensors").stat().st_mtime_ns
+    )
+    result = run_demo(out, settings, tokenizers=[extra], device="cpu")
+    return out, calls, result, mtimes, settings, extra
+
+
+def test_interrupted_demo_resumes_without_redoing_finished_stages(demo):
+    out, first_calls, result, mtimes, _, _ = demo
+    assert first_calls == ["kmeans", "vqgan-tiny", "vae-tiny"]
+    assert result["skipped"] == [
+        "fit k-means", "train kmeans-decoder", "train vqgan-tiny", "train vae-tiny", "train msvq-tiny",
+        "real-data floor", "evaluate kmeans", "evaluate vqgan-tiny",
+    ]  # fmt: skip
+    assert result["ran"][0] == "evaluate vae-tiny" and result["ran"][-1] == "inspect extra-vq"
+    for path, t in mtimes.items():
+        assert path.stat().st_mtime_ns == t, f"{path} was rewritten"
+    # the killed training was resumed from its step-1 checkpoint, not restarted
+    starts = json.loads((out / "train" / "vqgan-tiny" / "config.json").read_text())["starts"]
+    assert [s.get("resumed_from") for s in starts] == [None, 1]
+    assert (out / "train" / "vqgan-tiny" / "checkpoints" / "final" / "model.safetensors").is_file()
+
+
+def test_rows_report_and_outputs(demo):
+    out, _, result, _, settings, _ = demo
+    rows = {r["tokenizer"]: r for r in result["rows"]}
+    assert list(rows) == NAMES
+    km, vq, vae, ms = rows["kmeans"], rows["vqgan-tiny"], rows["vae-tiny"], rows["msvq-tiny"]
+    # one token grid (2x2 at 16 px) and one codebook size where the families allow
+    assert km["tokens_per_image"] == vq["tokens_per_image"] == 4 and ms["tokens_per_image"] == 1 + 4
+    assert km["codebook_size"] == vq["codebook_size"] == ms["codebook_size"] == 8
+    for r in (km, vq, ms):
+        assert r["rfid"] > 0 and r["gfid"] > 0 and 0 <= r["change"] <= 1 and 0 < r["change_random_codes"] <= 1
+        assert r["gfid_floor"] == km["gfid_floor"] > 0  # one real-data floor for all
+    assert vae["gfid"] is None and "continuous" in vae["gfid_reason"] and vae["change"] is None
+    assert vae["latent_relative_change"] > 0 and vae["utilization"] is None
+    page = Path(result["report"])
+    html = page.read_text()
+    assert page == out / "index.html" and html.count("data:image/png;base64,") == 3 + len(NAMES)
+    assert 'src="http' not in html and "<script" not in html  # self-contained
+    from tokkit.demo.verdict import digit_verdict
+
+    assert digit_verdict(result["rows"]) in html.replace("&#x27;", "'")  # the verdict follows from these rows
+    for name in NAMES:
+        assert (out / "inspect" / name / "report.html").is_file()
+    assert json.loads((out / "demo.json").read_text())["rows"] == result["rows"]
+
+
+def test_cli_json_reuses_the_finished_run(demo, cli, tmp_path):
+    out, _, result, _, settings, extra = demo
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps(TINY))
+    r = cli("demo", "--out", out, "--settings", cfg, "--tokenizer", extra, "--device", "cpu", "--json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert set(got) == {"rows", "report"} and got["report"] == str(out / "index.html")
+    for row in got["rows"]:
+        assert {"tokenizer", "kind", "rfid", "gfid", "gfid_floor", "psnr", "ssim", "change", "cosine_centred",
+                "latent_snr_db", "utilization"} <= set(row)  # fmt: skip
+    assert [row["tokenizer"] for row in got["rows"]] == NAMES
+    # other settings into the same folder: refused with one line, nothing mixed
+    cfg.write_text(json.dumps({**TINY, "train_steps": 3}))
+    bad = cli("demo", "--out", out, "--settings", cfg, "--tokenizer", extra, "--json")
+    assert bad.exit_code == 2 and "other settings (train_steps)" in bad.stderr and bad.stdout == ""
+    missing = cli("demo", "--out", tmp_path / "x", "--tokenizer", tmp_path / "nope")
+    assert missing.exit_code != 0 and "nope" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_report_loads_in_chromium(demo):
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    images, console = probe_page(demo[0] / "index.html", binary)
+    assert len(images) == 3 + len(NAMES)
+    assert all(complete and w > 0 and h > 0 for complete, w, h in images), images
+    assert not [c for c in console if "error" in c.lower()], console
+
+
+def test_notebook_redraws_the_main_figure(demo, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient", reason="nbclient is a dev extra: pip install -e '.[dev]'")
+    pytest.importorskip("ipykernel", reason="ipykernel is a dev extra: pip install -e '.[dev]'")
+    nb_path = Path(__file__).resolve().parents[2] / "notebooks" / "demo_figure.ipynb"
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, "strip the notebook's outputs"
+    monkeypatch.setenv("TOKKIT_DEMO_DIR", str(demo[0]))
+    nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 1
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "DiGIT's ordering" in text
+
+
+def _row(name, arch, kind, **kw):
+    base = dict(tokenizer=name, architecture=arch, kind=kind, snr_quoted_db=15.0, change=None,
+                change_random_codes=None, cosine=None, cosine_centred=None, latent_snr_db=None, gfid=None,
+                rfid=None, psnr=None)  # fmt: skip
+    return {**base, **kw}
+
+
+def test_verdict_is_computed_from_the_numbers():
+    from tokkit.demo.verdict import digit_checks, digit_verdict
+
+    km = _row("kmeans", "kmeans", "discrete", change=0.4, change_random_codes=0.99, cosine=0.8, cosine_centred=0.8,
+              latent_snr_db=5.0, gfid=50.0, rfid=300.0, psnr=15.0)  # fmt: skip
+    vq = _row("vq", "vqgan", "discrete", change=0.2, change_random_codes=0.3, cosine=0.99, cosine_centred=0.4,
+              latent_snr_db=1.0, gfid=80.0, rfid=200.0, psnr=17.0)  # fmt: skip
+    text = digit_verdict([km, vq])
+    assert text.startswith("DiGIT's ordering on this data (k-means vs vq; stability at 15 dB): holds on every claim")
+    # the raw measures, which a collapsed latent can fake, disagree and are named, not decisive
+    assert "; not by token change rate, raw cosine (" in text
+    assert "K-means tokens easier to generate from: holds (gFID 50 k-means vs 80 vq)" in text
+    flipped = digit_verdict([km, {**vq, "gfid": 20.0, "rfid": 400.0}])
+    assert ": holds for stability, not for generation, in part for reconstruction." in flipped
+    checks = {c.measure: c.holds for c in digit_checks([km, vq])}
+    assert checks["centred cosine"] is True and checks["token change rate"] is False
+    assert "cannot be checked" in digit_verdict([vq])
+
+
+def test_one_progress_display_drops_finished_inner_bars():
+    import io
+
+    from rich.console import Console
+
+    from tokkit.progress import task, use_reporter
+    from tokkit_cli.console import RichReporter
+
+    reporter = RichReporter(Console(file=io.StringIO()), remove_finished=True)
+    with use_reporter(reporter), task("tokkit demo", total=2) as outer:
+        progress = reporter.progress
+        with task("Training vqgan-tiny", total=3) as inner:
+            inner.advance(3)
+            assert len(progress.tasks) == 2
+        assert [t.description for t in progress.tasks] == ["tokkit demo"]  # the finished inner bar is gone
+        outer.advance(2)
+
+
+def test_settings_file_errors(tmp_path):
+    from tokkit.demo.settings import DEFAULT, settings_from_file
+    from tokkit.errors import UsageError
+
+    p = tmp_path / "s.json"
+    p.write_text(json.dumps({"train_steps": 5, "snr_db": [10, 1]}))
+    s = settings_from_file(p)
+    assert s.train_steps == 5 and s.snr_db == (10, 1) and s.image_size == DEFAULT.image_size
+    p.write_text(json.dumps({"train_stepz": 5}))
+    with pytest.raises(UsageError, match="unknown demo setting 'train_stepz'"):
+        settings_from_file(p)

@@ -1,0 +1,13 @@
+"""``tokkit demo``: the whole study in one call (train, evaluate, inspect, report).
+
+``run_demo(out, settings)`` runs the stages in ``stages.py`` (each writes a checkpoint or a JSON
+file that the next reads, so a rerun after a kill skips what is finished) and writes
+``out/index.html`` (``report.py``), whose verdict on DiGIT's ordering is computed by ``verdict.py``.
+"""
+
+from __future__ import annotations
+
+from tokkit.demo.settings import DEFAULT, QUICK, DemoSettings
+from tokkit.demo.stages import load_rows, run_demo
+
+__all__ = ["DEFAULT", "QUICK", "DemoSettings", "load_rows", "run_demo"]

@@ -1,0 +1,73 @@
+"""One comparison row per tokenizer, from its recon, stability and generation results.
+
+Stability figures are quoted at the demo's middle noise level (15 dB) and computed on the
+pre-quantization features where the tokenizer exposes them (the k-means tokenizer's encoder
+features, the VQ encoders' z, the VAE's latent mean), else on the quantized vectors. Each comes
+with its baseline: the change rate of random codes with the same usage, the cosine of random pairs
+of positions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def stability_vectors(stab: dict[str, Any]) -> str:
+    """ "features" when the tokenizer exposes pre-quantization features, else "quantized"."""
+    return "features" if any(v is not None for v in stab["cosine_features"]) else "quantized"
+
+
+def stability_curves(stab: dict[str, Any]) -> dict[str, list[float | None]]:
+    """The DiGIT Table 1 curves of one tokenizer: change rate, raw and centred cosine, latent SNR vs SNR."""
+    key = stability_vectors(stab)
+    snr = "feature_snr_db" if key == "features" else "latent_snr_db"
+    return {
+        "snr_db": list(stab["snr_db"]),
+        "change": list(stab["token_change_rate"]),
+        "cosine": list(stab[f"cosine_{key}"]),
+        "cosine_centred": list(stab[f"cosine_{key}_centred"]),
+        "latent_snr_db": list(stab[snr]),
+    }
+
+
+def make_row(
+    name: str,
+    checkpoint: str,
+    rec: dict[str, Any],
+    stab: dict[str, Any],
+    gen: dict[str, Any],
+    mid: float,
+) -> dict[str, Any]:
+    tok = rec["protocol"]["tokenizer"]
+    usage = rec.get("usage") or {}
+    curves = stability_curves(stab)
+    i = curves["snr_db"].index(mid)
+    base = stab["baselines"]
+    key = stability_vectors(stab)
+    discrete = tok["kind"] != "continuous"
+    return {
+        "tokenizer": name,
+        "kind": tok["kind"],
+        "architecture": tok["architecture"],
+        "checkpoint": checkpoint,
+        "codebook_size": tok["codebook_size"],
+        "tokens_per_image": gen.get("tokens_per_image"),
+        "psnr": rec["psnr"],
+        "ssim": rec["ssim"],
+        "rfid": gen.get("rfid") if gen.get("rfid") is not None else rec["rfid"],
+        "gfid": gen.get("gfid"),
+        "gfid_floor": gen.get("gfid_floor"),
+        "gfid_reason": gen.get("reason"),
+        "bits_per_token": gen.get("bits_per_token"),
+        "utilization": usage.get("utilization"),
+        "perplexity": usage.get("perplexity"),
+        "snr_quoted_db": mid,
+        "change": curves["change"][i] if discrete else None,
+        "change_random_codes": base["token_change_random_codes"],
+        "latent_relative_change": None if discrete else curves["change"][i],
+        "cosine": curves["cosine"][i],
+        "cosine_centred": curves["cosine_centred"][i],
+        "cosine_random_pairs": base["cosine_random_pairs"][key],
+        "latent_snr_db": curves["latent_snr_db"][i],
+        "stability_vectors": "pre-quantization features" if key == "features" else "quantized vectors",
+    }
