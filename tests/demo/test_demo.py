@@ -89,7 +89,7 @@ def test_interrupted_demo_resumes_without_redoing_finished_stages(demo):
     assert first_calls == ["kmeans", "vqgan-tiny", "vae-tiny"]
     assert result["skipped"] == [
         "fit k-means", "train kmeans-decoder", "train vqgan-tiny", "train vae-tiny", "train msvq-tiny",
-        "real-data floor", "evaluate kmeans", "evaluate vqgan-tiny",
+        "evaluate kmeans", "evaluate vqgan-tiny",
     ]  # fmt: skip
     assert result["ran"][0] == "evaluate vae-tiny" and result["ran"][-1] == "inspect extra-vq"
     for path, t in mtimes.items():
@@ -111,7 +111,10 @@ def test_rows_report_and_outputs(demo):
     for r in (km, vq, ms):
         assert r["rfid"] > 0 and r["gfid"] > 0 and 0 <= r["change"] <= 1 and 0 < r["change_random_codes"] <= 1
         assert r["gfid_floor"] == km["gfid_floor"] > 0  # one real-data floor for all
-    assert vae["gfid"] is None and "continuous" in vae["gfid_reason"] and vae["change"] is None
+    # the VAE gets its gFID from the random-order probe with a diffusion head (issue 10)
+    assert vae["gfid"] > 0 and vae["gfid_floor"] == km["gfid_floor"] and vae["change"] is None
+    assert (vae["probe_order"], vae["probe_head"]) == ("random", "diffusion") and vae["diffusion_loss"] > 0
+    assert (ms["probe_order"], km["probe_order"]) == ("next-scale", "raster")
     assert vae["latent_relative_change"] > 0 and vae["utilization"] is None
     page = Path(result["report"])
     html = page.read_text()

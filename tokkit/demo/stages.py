@@ -1,7 +1,8 @@
 """The demo's stages, each writing a checkpoint or a JSON file that the next stage reads.
 
     fit k-means -> train its pixel decoder -> train vqgan-tiny, vae-tiny, msvq-tiny
-    -> real-data floor -> per tokenizer: recon + stability + generation (eval/NAME.json, images)
+    -> per tokenizer: recon + stability + generation probe with gFID beside its real-data floor
+       (eval/NAME.json, images)
     -> per tokenizer: codebook inspection (inspect/NAME/) -> index.html + demo.json
 
 A stage is done when its output exists (every output is written atomically), so a rerun after a
@@ -119,33 +120,6 @@ def _train(study: Study, family: str) -> dict[str, Any]:
     return train(cfg, run, resume=resume, device=str(study.device)).to_dict()
 
 
-def _real_floor(study: Study, feats: Any) -> dict[str, Any]:
-    """FD(held-out real images, training-split real images) in the gFID feature space: what a perfect
-    generator of the training split would score against held-out data (the probe's split: image i is
-    held out when i % 5 == 4). Issue 10's generation results carry their own ``gfid_floor``."""
-    from tokkit.data import iter_batches
-    from tokkit.metrics import _common as C
-    from tokkit.metrics.fid import StatsAccumulator, frechet_distance_stats
-
-    s = study.settings
-    source = C.resolve_source(s.eval_data)
-    n = min(s.eval_images, len(source))
-    held, train = StatsAccumulator(), StatsAccumulator()
-    with torch.no_grad():
-        for _, x, idx in iter_batches(source, s.image_size, s.batch_size, 0, n):
-            f = feats(x.to(study.device)).double().cpu()
-            mask = (idx % 5 == 4).cpu()
-            if mask.any():
-                held.add(f[mask])
-            if (~mask).any():
-                train.add(f[~mask])
-    floor = frechet_distance_stats(held.stats(), train.stats()) if held.n >= 2 and train.n >= 2 else None
-    return {
-        "gfid_floor": floor,
-        "how": f"FD of the {held.n} held-out vs the {train.n} training-split real images ({feats.describe()['spec']})",
-    }
-
-
 @contextlib.contextmanager
 def _capture_decoded(tok: Any, keep: int) -> Iterator[list[torch.Tensor]]:
     """Keep the first ``keep`` images the tokenizer decodes inside the block (the probe's samples)."""
@@ -165,9 +139,10 @@ def _capture_decoded(tok: Any, keep: int) -> Iterator[list[torch.Tensor]]:
         del tok.decode  # the class's method again
 
 
-def _generation_stage(tok: Any, study: Study, feats: Any, floor: float | None) -> dict[str, Any]:
-    """The demo's only call of the generation probe (issue 10 replaces its API: switch it here)."""
-    from tokkit.metrics.probe import ProbeConfig, evaluate_generation
+def _generation_stage(tok: Any, study: Study, feats: Any) -> dict[str, Any]:
+    """The demo's call of the generation probe: each kind's default order and head (raster for
+    discrete, next-scale for multi-scale, random + diffusion head for continuous), one budget."""
+    from tokkit.generation import ProbeConfig, evaluate_generation
 
     s = study.settings
     with _capture_decoded(tok, s.show_images) as shown:
@@ -184,20 +159,18 @@ def _generation_stage(tok: Any, study: Study, feats: Any, floor: float | None) -
             use_cache=True,
             seed=s.seed,
         )
-    probe = gen.get("probe") or {}
-    gfid = gen.get("gfid")
-    reason = None
-    if not probe.get("defined", True):
-        reason = probe.get("reason")
-    elif gfid is None:
-        reason = (gen.get("protocol", {}).get("gfid") or {}).get("reason", "no samples decoded")
+    probe = gen["probe"]
     return {
-        "gfid": gfid,
-        "gfid_floor": gen.get("gfid_floor", floor),
-        "rfid": gen.get("rfid"),
-        "bits_per_token": gen.get("bits_per_token"),
+        "gfid": gen["gfid"],
+        "gfid_floor": gen["gfid_floor"],
+        "gfid_heldout": gen["gfid_heldout"],
+        "rfid": gen["rfid"],
+        "order": gen["order"],
+        "head": gen["head"],
+        "bits_per_token": gen["bits_per_token"],
+        "diffusion_loss": gen["diffusion_loss"],
         "tokens_per_image": probe.get("sequence_length"),
-        "reason": reason,
+        "reason": probe.get("not_defined", {}).get("gfid"),
         "samples": shown,
         "result": gen,
     }
@@ -252,9 +225,8 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     seed_everything(s.seed)
     rec = evaluate_recon(tok, s.eval_data, fid_features=feats, device=study.device, allow_no_decoder=True, **common)
     stab = evaluate_stability(tok, s.eval_data, snr_db=s.snr_db, seed=s.seed, device=study.device, **common)
-    floor = json.loads((study.out / "floor.json").read_text())["gfid_floor"]
     seed_everything(s.seed)
-    gen = _generation_stage(tok, study, feats, floor)
+    gen = _generation_stage(tok, study, feats)
     images = _images(tok, study)
     if gen["samples"]:
         images["samples"] = np.asarray(to_uint8(torch.stack(gen["samples"])))
@@ -317,8 +289,6 @@ def plan(study: Study, feats: Callable[[], Any]) -> list[Stage]:
     for family in ("kmeans-decoder", *study.settings.families):
         final = study.run_dir(family) / "checkpoints" / "final" / "config.json"
         stages.append(Stage(f"train {family}", final, lambda f=family: _train(study, f)))
-    floor = study.out / "floor.json"
-    stages.append(Stage("real-data floor", floor, lambda: _write_json(floor, _real_floor(study, feats()))))
     ckpts = study.checkpoints()
     for name, ckpt in ckpts.items():
         stages.append(
