@@ -17,6 +17,8 @@ FIT_KEYS = [
     "dim",
     "num_points",
     "niter",
+    "iterations",
+    "tol",
     "objective",
     "objective_history",
     "seconds",

@@ -12,16 +12,20 @@ a float64 brute force exactly, at the cost of a top-2 instead of a min per block
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # imported when called: ``import tokkit.clustering`` must not pay for torch
+    import torch
 
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 _U32 = 2.0**-24  # float32 unit roundoff
 
 
 def _as_tensor(a: Any, device: torch.device | None = None) -> torch.Tensor:
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
     return t.to(device) if device is not None else t
 
@@ -33,7 +37,6 @@ def chunk_sizes(n: int, k: int, d: int, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     return p, kc
 
 
-@torch.no_grad()
 def assign(
     x: np.ndarray | torch.Tensor,
     centroids: np.ndarray | torch.Tensor,
@@ -55,6 +58,25 @@ def assign(
     points and centroids itself), "torch" (CPU or CUDA, the blocked loop below), or "auto" (faiss
     for CPU work when it is installed).
     """
+    import torch
+
+    with torch.no_grad():
+        return _assign(x, centroids, exact, chunk_points, chunk_centroids, block_bytes, device, engine, direct_sqdist)
+
+
+def _assign(
+    x: Any,
+    centroids: Any,
+    exact: bool,
+    chunk_points: int | None,
+    chunk_centroids: int | None,
+    block_bytes: int,
+    device: Any,
+    engine: str,
+    direct_sqdist: bool,
+) -> tuple[Any, Any]:
+    import torch
+
     as_numpy = isinstance(x, np.ndarray)
     dev = torch.device(device) if device is not None else (centroids.device if torch.is_tensor(centroids) else None)
     c = _as_tensor(centroids, dev).float().contiguous()
@@ -146,6 +168,7 @@ def _assign_faiss(
     """CPU path: faiss ``IndexFlatL2`` (float32 GEMM-form distances) gives the two nearest centroids;
     a runner-up within the float32 error margin sends the point to the float64 decision."""
     import faiss
+    import torch
 
     n, d = xt.shape
     k = c.shape[0]
@@ -184,6 +207,8 @@ def _assign_faiss(
 def _exact_nearest(xs: torch.Tensor, c: torch.Tensor, kc: int, cmax: float) -> torch.Tensor:
     """float64 decision for the few near-tie points: expansion over all centroids, then the direct
     ``sum((x - c)^2)`` over the candidates within float64 rounding of the minimum."""
+    import torch
+
     x64 = xs.double()
     xn = (x64 * x64).sum(1)
     vals = []

@@ -132,7 +132,16 @@ def fit_kmeans(
     l2_normalize: L2Opt = False,
     weights: WeightsOpt = None,
     random_init: RandomInitOpt = False,
-    niter: Annotated[int, typer.Option("--niter", min=0, help="Lloyd iterations.")] = 20,
+    niter: Annotated[int, typer.Option("--niter", min=0, help="Lloyd iterations (at most).")] = 20,
+    tol: Annotated[
+        float | None,
+        typer.Option(
+            "--tol",
+            min=0.0,
+            help="Stop when the objective's relative change between iterations is at most this "
+            "(default 1e-7: faiss 1.15's rule, stop once it no longer changes; 0: run every iteration).",
+        ),
+    ] = None,
     sample: Annotated[
         int | None,
         typer.Option("--sample", min=1, help="Points used (default K*256; all when fewer). Always reported."),
@@ -168,6 +177,7 @@ def fit_kmeans(
             weights=weights,
             random_init=random_init,
             niter=niter,
+            tol=tol,
             sample=sample,
             init=init,
             spherical=spherical,
@@ -185,6 +195,8 @@ def fit_kmeans(
         "dim",
         "num_points",
         "niter",
+        "iterations",
+        "tol",
         "objective",
         "objective_history",
         "seconds",
@@ -204,7 +216,7 @@ def fit_kmeans(
             ("points used", f"{r['num_points']} of {r['points_available']}"),
             ("init", f"{r['init']} (on {r['init_sample']} points)"),
             ("backend", f"{r['backend']} ({r['device']})"),
-            ("iterations", r["niter"]),
+            ("iterations", f"{r['iterations']} of {r['niter']} (tol {r['tol']:g})"),
             ("objective (mean sq. L2)", f"{r['objective']:.6g}"),
             ("first -> last", f"{r['objective_history'][0]:.6g} -> {r['objective_history'][-1]:.6g}"),
             ("empty clusters fixed", r["empty_clusters_fixed"]),
