@@ -64,16 +64,18 @@ def test_extract_store_format(cli, tmp_path, feats):
 
 
 def _interrupt_after(monkeypatch, calls: int):
-    real = StoreWriter.write
+    import tokkit.io.sharded as sharded
+
+    real = sharded.write_rows
     state = {"n": 0}
 
-    def write(self, start, arrays):
+    def write(writer, start, arrays):
         if state["n"] == calls:
             raise KeyboardInterrupt("killed")
         state["n"] += 1
-        return real(self, start, arrays)
+        return real(writer, start, arrays)
 
-    monkeypatch.setattr(StoreWriter, "write", write)
+    monkeypatch.setattr(sharded, "write_rows", write)
 
 
 def test_extract_resume_is_byte_identical(tmp_path, monkeypatch):

@@ -5,6 +5,10 @@ order, ``image_index`` (N,) int64; attrs ``encoder``, ``layer``, ``image_size``,
 ``l2_normalize``, ``source_spec``, ``weights`` (explicit file or null), ``dtype``. Batches are
 written and committed one at a time, always at the same boundaries, so a killed run resumed with
 ``resume=True`` ends with the same bytes as an uninterrupted one; memory holds one batch.
+
+Under ``torchrun`` every rank encodes a contiguous share of the batches and rank 0 writes them
+(``tokkit.io.sharded``): the store equals the single-process one, and a killed job resumes with
+any number of processes.
 """
 
 from __future__ import annotations
@@ -76,6 +80,8 @@ def extract_features(
     from tokkit.device import resolve_device
     from tokkit.encoders import create_encoder
     from tokkit.io.h5store import StoreWriter
+    from tokkit.io.sharded import finish as finish_store
+    from tokkit.io.sharded import open_shard, sharded
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype '{dtype}'; choose from {', '.join(DTYPES)}")
@@ -99,26 +105,28 @@ def extract_features(
     }
     t_count = gh * gw
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
+    datasets = {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)}
     t0 = time.perf_counter()
-    with StoreWriter(
-        out,
-        "feature",
-        n,
-        {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)},
-        identity,
-        mode=mode,
-        chunk_rows=batch_size,
-    ) as w:
-        start = w.committed
-        with task(f"Extracting {encoder} features", total=n) as t, torch.inference_mode():
-            t.advance(start)
-            for row, images, idx in iter_batches(source, size, batch_size, start=start, num_workers=num_workers):
-                f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
-                f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
-                w.write(row, {"features": f, "image_index": idx.numpy().astype(np.int64)})
-                t.advance(len(idx))
-        if not w.done:
-            w.finish(dim=int(enc.dim), tokens_per_image=int(t_count))
+    with sharded(dev) as (rank, world, group):
+        shard = open_shard(
+            lambda: StoreWriter(out, "feature", n, datasets, identity, mode=mode, chunk_rows=batch_size),
+            n, batch_size, rank, world, group,
+        )  # fmt: skip
+        try:
+            with task(f"Extracting {encoder} features", total=n) as t, torch.inference_mode():
+                t.advance(shard.done_rows)
+                for r0, r1 in shard.runs():
+                    for row, images, idx in iter_batches(source, size, batch_size, r0, r1, num_workers=num_workers):
+                        f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
+                        f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
+                        t.advance(shard.put(row, {"features": f, "image_index": idx.numpy().astype(np.int64)}))
+                shard.drain()
+            if shard.writer is not None and not shard.writer.done:
+                finish_store(shard.writer, dim=int(enc.dim), tokens_per_image=int(t_count))
+        finally:
+            if shard.writer is not None:
+                shard.writer.close()
+    start = shard.done_rows
     secs = time.perf_counter() - t0
     return ExtractResult(
         out=str(out),

@@ -81,6 +81,8 @@ def extract(
     """Encode every image into an HDF5 feature store: features (N, T, D), image_index, grid.
 
     Streams batch by batch (memory flat in N); --resume continues a killed run to the same bytes.
+    Under torchrun each process encodes a contiguous share of the batches; the store is the
+    single-process one.
 
     Example: tokkit extract --encoder effnet-lite0 --data builtin:photos --out feats.h5
     """
@@ -102,6 +104,8 @@ def extract(
             overwrite=overwrite,
             device=device,
         ).to_dict()
+    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
+        return
     _emit(
         r,
         json,
@@ -256,6 +260,8 @@ def tokenize(
             overwrite=overwrite,
             device=device,
         ).to_dict()
+    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
+        return
     _emit(
         r,
         json,
