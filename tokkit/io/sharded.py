@@ -173,13 +173,16 @@ def sharded(dev: Any) -> Iterator[tuple[int, int, Any]]:
     """(rank, world, gloo group) for the duration of one sharded write: joins torchrun's process
     group when launched by it (WORLD_SIZE > 1) and leaves it after a final barrier; (0, 1, None)
     otherwise. The gathers use a gloo group even under NCCL: the rows go to the host file anyway."""
-    from tokkit.train import distributed as tdist
+    import os
 
-    info = tdist.setup(dev.type)
-    if not info.enabled:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # one process: no torch import for this
         yield 0, 1, None
         return
     import torch.distributed as dist
+
+    from tokkit.train import distributed as tdist
+
+    info = tdist.setup(dev.type)
 
     group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
     try:
