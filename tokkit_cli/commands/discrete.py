@@ -68,6 +68,9 @@ def extract(
     layer: LayerOpt = None,
     image_size: ImageSizeOpt = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float16 | float32")] = "float16",
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32 | bf16 (encoder under bfloat16 autocast, for GPUs).")
+    ] = "fp32",
     l2_normalize: L2Opt = False,
     weights: WeightsOpt = None,
     random_init: RandomInitOpt = False,
@@ -103,6 +106,7 @@ def extract(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            precision=precision,
         ).to_dict()
     if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
         return
