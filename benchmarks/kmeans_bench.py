@@ -123,55 +123,75 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+OBJECTIVE = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[3])
+from kmeans_bench import load
+from tokkit.clustering.kmeans import _faiss_objective
+c = np.load(sys.argv[2]) if sys.argv[2].endswith(".npy") else None
+if c is None:
+    from safetensors.numpy import load_file
+    c = load_file(sys.argv[2] + "/model.safetensors")["centroids"]
+print(_faiss_objective(load(sys.argv[1]), c))
+"""
+
+
 def speed(tmp: str, n: int, d: int, k: int, niter: int, reps: int) -> dict:
+    """Reps outer, modes inner, one JSON line per finished pair (so a long run under load can be
+    read as it goes); the summary (medians) at the end."""
     import shutil
     import statistics
 
     # the children's peak RSS includes this process's RSS at fork time (Linux keeps the pre-exec
-    # high-water mark): hold no data and no torch here until every timed run is done
+    # high-water mark): this process holds no data and no torch; objectives are computed in children
     store = os.path.join(tmp, "speed.h5")
     make_store(store, n, d, k)
-    out = {"n": n, "d": d, "k": k, "niter": niter}
-    for mode in ("same_iterations", "defaults"):
-        km_dir = os.path.join(tmp, f"km_{mode}")
-        tokkit = [sys.executable, "-m", "tokkit_cli", "fit-kmeans", "--features", store, "--k", str(k), "--json"]
-        if mode == "same_iterations":
-            tokkit += ["--niter", str(niter), "--tol", "0", "--init", "random", "--sample", str(n)]
-        bare = [sys.executable, "-c", BARE_FAISS, store, str(k), str(niter if mode == "same_iterations" else 0)]
-        bare.append(os.path.join(tmp, f"faiss_{mode}.npy"))
-        t_tok, t_bare, m_tok, m_bare = [], [], [], []
-        for _ in range(reps):  # alternate, so that load from other jobs hits both alike
-            s, out_bare, m = _peak_run(bare)
-            t_bare.append(s)
-            m_bare.append(m)
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs: dict[str, list[dict]] = {"same_iterations": [], "defaults": []}
+    for rep in range(reps):  # alternate, so that load from other jobs hits both alike
+        for mode in runs:
+            km_dir = os.path.join(tmp, f"km_{mode}")
+            tokkit = [sys.executable, "-m", "tokkit_cli", "fit-kmeans", "--features", store, "--k", str(k), "--json"]
+            if mode == "same_iterations":
+                tokkit += ["--niter", str(niter), "--tol", "0", "--init", "random", "--sample", str(n)]
+            bare_npy = os.path.join(tmp, f"faiss_{mode}.npy")
+            bare = [sys.executable, "-c", BARE_FAISS, store, str(k), str(niter if mode == "same_iterations" else 0)]
+            s_bare, out_bare, m_bare = _peak_run([*bare, bare_npy])
             shutil.rmtree(km_dir, ignore_errors=True)
-            s, out_tok, m = _peak_run([*tokkit, "--out", km_dir])
-            t_tok.append(s)
-            m_tok.append(m)
-        r = json.loads(out_tok)
-        med_tok, med_bare = statistics.median(t_tok), statistics.median(t_bare)
+            s_tok, out_tok, m_tok = _peak_run([*tokkit, "--out", km_dir])
+            r = json.loads(out_tok)
+            obj = {
+                side: float(run([sys.executable, "-c", OBJECTIVE, store, path, here])[1])
+                for side, path in (("tokkit", km_dir), ("bare", bare_npy))
+            }
+            row = {
+                "mode": mode,
+                "rep": rep,
+                "tokkit_s": s_tok,
+                "bare_faiss_s": s_bare,
+                "wall_ratio": s_tok / s_bare,
+                "tokkit_peak_mib": m_tok,
+                "bare_faiss_peak_mib": m_bare,
+                "peak_ratio": m_tok / m_bare,
+                "tokkit_iterations": r["iterations"],
+                "bare_faiss_iterations": int(out_bare.strip().splitlines()[-1]),
+                "tokkit_init": r["init"],
+                "tokkit_points": r["num_points"],
+                "tokkit_objective_all_points": obj["tokkit"],
+                "bare_faiss_objective_all_points": obj["bare"],
+            }
+            runs[mode].append(row)
+            print(json.dumps({"run": row}), flush=True)
+    out: dict = {"n": n, "d": d, "k": k, "niter": niter}
+    for mode, rows in runs.items():
+        t_tok, t_bare = [x["tokkit_s"] for x in rows], [x["bare_faiss_s"] for x in rows]
         out[mode] = {
-            "tokkit_s": med_tok,
-            "bare_faiss_s": med_bare,
-            "wall_ratio": med_tok / med_bare,
-            "tokkit_peak_mib": max(m_tok),
-            "bare_faiss_peak_mib": max(m_bare),
-            "peak_ratio": max(m_tok) / max(m_bare),
-            "tokkit_iterations": r["iterations"],
-            "bare_faiss_iterations": int(out_bare.strip().splitlines()[-1]),
-            "tokkit_init": r["init"],
-            "tokkit_points": r["num_points"],
-            "tokkit_objective": r["objective"],
-            "all_times": {"tokkit": t_tok, "bare": t_bare},
+            "reps": len(rows),
+            "tokkit_s": statistics.median(t_tok),
+            "bare_faiss_s": statistics.median(t_bare),
+            "wall_ratio": statistics.median(t_tok) / statistics.median(t_bare),
+            "peak_ratio": max(x["tokkit_peak_mib"] for x in rows) / max(x["bare_faiss_peak_mib"] for x in rows),
         }
-    from tokkit.clustering.kmeans import _faiss_objective
-
-    x = load(store)
-    for mode in ("same_iterations", "defaults"):  # both objectives by the same exact search
-        out[mode]["bare_faiss_objective"] = _faiss_objective(x, np.load(os.path.join(tmp, f"faiss_{mode}.npy")))
-        c = _centroids(os.path.join(tmp, f"km_{mode}"))
-        out[mode]["tokkit_objective_check"] = _faiss_objective(x, c)
-        print(json.dumps({"speed_" + mode: out[mode]}), flush=True)
     return out
 
 
