@@ -1,15 +1,20 @@
 """fit-kmeans benchmarks (issue 3), side by side in one run.
 
-1. Speed: the whole command ``tokkit fit-kmeans --features F.h5 --k K --niter 20 --init random``
-   (all points) against a bare ``faiss.Kmeans`` script reading the same HDF5 file; both are timed
-   as whole subprocesses (interpreter start, imports, HDF5 read, training). Target: <= 1.15x.
+1. Speed: the whole command ``tokkit fit-kmeans --features F.h5 --k K --niter 20 --tol 0 --init random``
+   (all points) against a bare ``faiss.Kmeans`` script reading the same HDF5 file at the same
+   iteration count (``early_stop_threshold=-1``); both are timed as whole subprocesses
+   (interpreter start, imports, HDF5 read, training), alternating, median of ``--reps``; peak RSS
+   of each child from ``wait4``. Targets (issue 12): <= 1.15x wall, <= 1.5x peak memory.
+   Then both with their defaults (``tokkit fit-kmeans --features F.h5 --k K`` vs a bare
+   ``faiss.Kmeans(d, k).train(x)``): wall, iterations and the final objective of each, measured
+   the same way. Target: tokkit reaches at least faiss's objective in less wall time.
 2. Quality: tokkit with k-means++ init against faiss (random init) and scikit-learn
    ``KMeans(init="k-means++", n_init=1, max_iter=20)``, same data and iteration count; objective =
    mean squared distance to the nearest final centroid. Target: tokkit <= the better of the two.
 
 Data: clustered synthetic vectors (K Gaussian blobs of very unequal sizes, noise sigma 0.5, so
 the noise floor is D * 0.25), stored as a tokkit feature store of (N / 256, 256, D).
-Usage: python benchmarks/kmeans_bench.py [--n 200000 --d 384 --k 2048] [--quality-n 50000 --quality-k 512]
+Usage: python benchmarks/kmeans_bench.py [--n 200000 --d 256 --k 1024 --reps 3] [--quality-n 50000 --quality-k 512]
 """
 
 from __future__ import annotations
@@ -58,10 +63,14 @@ import sys, time, h5py, numpy as np, faiss
 path, k, niter = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 with h5py.File(path, "r") as f:
     x = np.ascontiguousarray(f["features"][:].reshape(-1, f["features"].shape[-1]), dtype=np.float32)
-km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=1234, max_points_per_centroid=x.shape[0])  # all points
+if niter > 0:  # all points, every iteration
+    n = x.shape[0]
+    km = faiss.Kmeans(x.shape[1], k, niter=niter, seed=1234, max_points_per_centroid=n, early_stop_threshold=-1)
+else:  # faiss's defaults (niter=25, early stop when the objective is unchanged, k*256 points)
+    km = faiss.Kmeans(x.shape[1], k)
 km.train(x)
 np.save(sys.argv[4], km.centroids)
-print(len(km.obj))
+print(len(km.iteration_stats))
 """
 
 
@@ -86,34 +95,110 @@ def load(path: str) -> np.ndarray:
         return np.ascontiguousarray(f["features"][:].reshape(-1, f["features"].shape[-1]), dtype=np.float32)
 
 
+def _peak_run(cmd: list[str]) -> tuple[float, str, float]:
+    """``run`` plus the child's peak RSS in MiB (the child reports its own getrusage)."""
+    wrapped = [sys.executable, "-c", PEAK, *cmd[1:]]
+    secs, out = run(wrapped)
+    lines = out.strip().splitlines()
+    return secs, "\n".join(lines[:-1]), int(lines[-1]) / 1024
+
+
+# runs "python ARGS..." in this interpreter (same argv handling), then prints its peak RSS in KiB
+PEAK = """
+import resource, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    if sys.argv[0] == "-m":
+        sys.argv = sys.argv[1:]
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+    elif sys.argv[0] == "-c":
+        code = sys.argv[1]
+        sys.argv = ["-c", *sys.argv[2:]]
+        exec(compile(code, "<bare>", "exec"), {"__name__": "__main__"})
+except SystemExit as e:
+    if e.code not in (0, None):
+        raise
+sys.stdout.flush()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+OBJECTIVE = """
+import sys, numpy as np
+sys.path.insert(0, sys.argv[3])
+from kmeans_bench import load
+from tokkit.clustering.kmeans import _faiss_objective
+c = np.load(sys.argv[2]) if sys.argv[2].endswith(".npy") else None
+if c is None:
+    from safetensors.numpy import load_file
+    c = load_file(sys.argv[2] + "/model.safetensors")["centroids"]
+print(_faiss_objective(load(sys.argv[1]), c))
+"""
+
+
 def speed(tmp: str, n: int, d: int, k: int, niter: int, reps: int) -> dict:
+    """Reps outer, modes inner, one JSON line per finished pair (so a long run under load can be
+    read as it goes); the summary (medians) at the end."""
+    import shutil
+    import statistics
+
+    # the children's peak RSS includes this process's RSS at fork time (Linux keeps the pre-exec
+    # high-water mark): this process holds no data and no torch; objectives are computed in children
     store = os.path.join(tmp, "speed.h5")
     make_store(store, n, d, k)
-    tokkit = [sys.executable, "-m", "tokkit_cli", "fit-kmeans", "--features", store, "--k", str(k)]
-    tokkit += ["--niter", str(niter), "--init", "random", "--json", "--out", os.path.join(tmp, "km")]
-    bare = [sys.executable, "-c", BARE_FAISS, store, str(k), str(niter), os.path.join(tmp, "faiss.npy")]
-    t_tok, t_bare = [], []
-    for _ in range(reps):  # alternate, so that load from other jobs hits both alike
-        s, out_bare = run(bare)
-        t_bare.append(s)
-        s, out = run(tokkit)
-        t_tok.append(s)
-    r = json.loads(out)
-    x = load(store)
-    return {
-        "n": n,
-        "d": d,
-        "k": k,
-        "niter": niter,
-        "tokkit_s": min(t_tok),
-        "bare_faiss_s": min(t_bare),
-        "ratio": min(t_tok) / min(t_bare),
-        "bare_faiss_iters": int(out_bare.strip().splitlines()[-1]),
-        "tokkit_points": r["num_points"],
-        "tokkit_objective": r["objective"],
-        "bare_faiss_objective": objective(x, np.load(os.path.join(tmp, "faiss.npy"))),
-        "all_times": {"tokkit": t_tok, "bare": t_bare},
-    }
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs: dict[str, list[dict]] = {"same_iterations": [], "defaults": []}
+    for rep in range(reps):  # alternate, so that load from other jobs hits both alike
+        for mode in runs:
+            km_dir = os.path.join(tmp, f"km_{mode}")
+            tokkit = [sys.executable, "-m", "tokkit_cli", "fit-kmeans", "--features", store, "--k", str(k), "--json"]
+            if mode == "same_iterations":
+                tokkit += ["--niter", str(niter), "--tol", "0", "--init", "random", "--sample", str(n)]
+            bare_npy = os.path.join(tmp, f"faiss_{mode}.npy")
+            bare = [sys.executable, "-c", BARE_FAISS, store, str(k), str(niter if mode == "same_iterations" else 0)]
+            s_bare, out_bare, m_bare = _peak_run([*bare, bare_npy])
+            shutil.rmtree(km_dir, ignore_errors=True)
+            s_tok, out_tok, m_tok = _peak_run([*tokkit, "--out", km_dir])
+            r = json.loads(out_tok)
+            obj = {
+                side: float(run([sys.executable, "-c", OBJECTIVE, store, path, here])[1])
+                for side, path in (("tokkit", km_dir), ("bare", bare_npy))
+            }
+            row = {
+                "mode": mode,
+                "rep": rep,
+                "tokkit_s": s_tok,
+                "bare_faiss_s": s_bare,
+                "wall_ratio": s_tok / s_bare,
+                "tokkit_peak_mib": m_tok,
+                "bare_faiss_peak_mib": m_bare,
+                "peak_ratio": m_tok / m_bare,
+                "tokkit_iterations": r["iterations"],
+                "bare_faiss_iterations": int(out_bare.strip().splitlines()[-1]),
+                "tokkit_init": r["init"],
+                "tokkit_points": r["num_points"],
+                "tokkit_objective_all_points": obj["tokkit"],
+                "bare_faiss_objective_all_points": obj["bare"],
+            }
+            runs[mode].append(row)
+            print(json.dumps({"run": row}), flush=True)
+    out: dict = {"n": n, "d": d, "k": k, "niter": niter}
+    for mode, rows in runs.items():
+        t_tok, t_bare = [x["tokkit_s"] for x in rows], [x["bare_faiss_s"] for x in rows]
+        out[mode] = {
+            "reps": len(rows),
+            "tokkit_s": statistics.median(t_tok),
+            "bare_faiss_s": statistics.median(t_bare),
+            "wall_ratio": statistics.median(t_tok) / statistics.median(t_bare),
+            "peak_ratio": max(x["tokkit_peak_mib"] for x in rows) / max(x["bare_faiss_peak_mib"] for x in rows),
+        }
+    return out
+
+
+def _centroids(ckpt: str) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    return load_file(os.path.join(ckpt, "model.safetensors"))["centroids"]
 
 
 def quality(tmp: str, n: int, d: int, k: int, niter: int) -> dict:
@@ -144,10 +229,10 @@ def quality(tmp: str, n: int, d: int, k: int, niter: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
-    ap.add_argument("--d", type=int, default=384)
-    ap.add_argument("--k", type=int, default=2048)
+    ap.add_argument("--d", type=int, default=256)
+    ap.add_argument("--k", type=int, default=1024)
     ap.add_argument("--niter", type=int, default=20)
-    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quality-n", type=int, default=50_000)
     ap.add_argument("--quality-k", type=int, default=512)
     ap.add_argument("--skip-speed", action="store_true")

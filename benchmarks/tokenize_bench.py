@@ -4,8 +4,13 @@
    assignment -> token store written and committed) against a bare faiss ``IndexFlatL2`` search
    over the same points (read from the same file) and the same centroids. Target: >= 0.8x.
 2. Memory: peak RSS of tokenize at two N (each in its own process): must not grow with N.
+3. Whole command (issue 12): ``tokkit tokenize --features F.h5`` as a subprocess against a bare
+   script (read the same file, one ``IndexFlatL2.search``), on a float16 store of 200k pooled
+   vectors (N, 1, 256) and on (N/256, 256, 256), K=1024; median of 3, alternating; indices must
+   be identical. Target: tokkit >= 0.8x the bare throughput (bare wall / tokkit wall).
 
 Usage: python benchmarks/tokenize_bench.py [--n 200000 --d 384 --k 2048] [--mem-n 50000,200000]
+       python benchmarks/tokenize_bench.py --cli-only [--cli-n 200000 --cli-d 256 --cli-k 1024]
 """
 
 from __future__ import annotations
@@ -78,6 +83,84 @@ def peak_mib(tok: str, store: str, out: str) -> float:
     return int(res.stdout.strip().splitlines()[-1]) / 1024
 
 
+BARE = """
+import sys, h5py, numpy as np, faiss
+from safetensors.numpy import load_file
+store, ckpt, out = sys.argv[1:4]
+with h5py.File(store, "r") as f:
+    x = np.ascontiguousarray(f["features"][:].reshape(-1, f["features"].shape[-1]), dtype=np.float32)
+c = load_file(ckpt + "/model.safetensors")["centroids"]
+index = faiss.IndexFlatL2(c.shape[1])
+index.add(c)
+_, idx = index.search(x, 1)
+np.save(out, idx[:, 0])
+"""
+
+
+def feature_store(path: str, rows: int, t: int, d: int, seed: int = 0) -> None:
+    """float16 (tokkit extract's default) Gaussian-blob features of shape (rows, t, d)."""
+    from tokkit.io.h5store import StoreWriter
+
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((4096, d)).astype(np.float32)
+    step = max(1, 65536 // t)
+    ident = {"encoder": "synthetic", "layer": "none", "image_size": 0, "l2_normalize": False}
+    ident["grid"] = [1, 1] if t == 1 else [int(np.sqrt(t))] * 2
+    ds = {"features": ((t, d), np.float16), "image_index": ((), np.int64)}
+    with StoreWriter(path, "feature", rows, ds, ident, mode="overwrite", chunk_rows=min(rows, 32)) as w:
+        for r0 in range(0, rows, step):
+            r1 = min(r0 + step, rows)
+            x = centers[rng.integers(0, len(centers), (r1 - r0) * t)] + 0.5 * rng.standard_normal(((r1 - r0) * t, d))
+            w.write(r0, {"features": x.reshape(r1 - r0, t, d).astype(np.float16), "image_index": np.arange(r0, r1)})
+        w.finish()
+
+
+def cli_vs_bare(tmp: str, n: int, d: int, k: int, reps: int) -> list[dict]:
+    import statistics
+
+    import h5py
+
+    rng = np.random.default_rng(1)
+    tok = os.path.join(tmp, "cli_km")
+    write_tokenizer(tok, rng.standard_normal((k, d)).astype(np.float32))
+    env = {**os.environ, "TOKKIT_NO_PROGRESS": "1"}
+    results = []
+    for t in (1, 256):
+        store = os.path.join(tmp, f"cli_{t}.h5")
+        feature_store(store, n // t, t, d)
+        out, bare_out = os.path.join(tmp, f"cli_{t}_tokens.h5"), os.path.join(tmp, f"cli_{t}_bare.npy")
+        ours = [sys.executable, "-m", "tokkit_cli", "tokenize", "--tokenizer", tok, "--features", store]
+        ours += ["--out", out, "--json"]
+        bare = [sys.executable, "-c", BARE, store, tok, bare_out]
+        t_ours, t_bare = [], []
+        for _ in range(reps):  # alternate so that load from other jobs hits both alike
+            for cmd, times in ((bare, t_bare), (ours, t_ours)):
+                if os.path.exists(out):
+                    os.remove(out)
+                t0 = time.perf_counter()
+                res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                times.append(time.perf_counter() - t0)
+                if res.returncode:
+                    raise RuntimeError(res.stderr[-2000:])
+        with h5py.File(out, "r") as f:
+            mine = f["tokens"][:].reshape(-1).astype(np.int64)
+        ref = np.load(bare_out)
+        m_ours, m_bare = statistics.median(t_ours), statistics.median(t_bare)
+        results.append(
+            {
+                "shape": [n // t, t, d],
+                "k": k,
+                "tokkit_s": m_ours,
+                "bare_faiss_s": m_bare,
+                "throughput_ratio": m_bare / m_ours,
+                "identical_indices": bool(np.array_equal(mine, ref)),
+                "times": {"tokkit": t_ours, "bare": t_bare},
+            }
+        )
+        print(json.dumps({"cli": results[-1]}), flush=True)
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=200_000)
@@ -85,7 +168,16 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=2048)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--mem-n", default="50000,200000")
+    ap.add_argument("--cli-only", action="store_true")
+    ap.add_argument("--cli-n", type=int, default=200_000)
+    ap.add_argument("--cli-d", type=int, default=256)
+    ap.add_argument("--cli-k", type=int, default=1024)
+    ap.add_argument("--cli-reps", type=int, default=3)
     args = ap.parse_args()
+    if args.cli_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            cli_vs_bare(tmp, args.cli_n, args.cli_d, args.cli_k, args.cli_reps)
+        return
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         store = os.path.join(tmp, "f.h5")

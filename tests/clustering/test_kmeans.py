@@ -22,7 +22,7 @@ def blobs(n=4000, k=40, d=16, seed=0, spread=4.0):
 
 def test_backends_agree_and_objective_is_mean_sq_distance():
     x = blobs()
-    res = {b: kmeans(x, 40, niter=15, backend=b, seed=3) for b in ("faiss", "torch")}
+    res = {b: kmeans(x, 40, niter=15, tol=0, backend=b, seed=3) for b in ("faiss", "torch")}
     for r in res.values():
         assert r.centroids.shape == (40, 16) and r.num_points == 4000 and r.k == 40 and r.dim == 16
         assert len(r.objective_history) == 16 and r.objective == r.objective_history[-1]
@@ -33,6 +33,40 @@ def test_backends_agree_and_objective_is_mean_sq_distance():
     a, b = res["faiss"].objective, res["torch"].objective
     assert abs(a - b) / min(a, b) < 0.02
     assert res["faiss"].objective_history[0] == pytest.approx(res["torch"].objective_history[0], rel=1e-5)
+
+
+def test_tol_zero_runs_every_iteration_and_iterations_are_reported():
+    x = blobs(n=2000, k=10, d=8, spread=6.0)  # converges in a few iterations
+    for b in ("faiss", "torch"):
+        full = kmeans(x, 10, niter=30, tol=0, backend=b, seed=1)
+        assert full.iterations == full.niter == 30 and len(full.objective_history) == 31 and full.tol == 0
+        early = kmeans(x, 10, niter=30, backend=b, seed=1)  # default: faiss's "objective unchanged" rule
+        assert early.iterations < 30 and len(early.objective_history) == early.iterations + 1
+        assert early.summary()["iterations"] == early.iterations
+
+
+@pytest.mark.parametrize("tol", [0.05, 1e-3])
+def test_tol_stops_where_faiss_early_stop_threshold_stops(tol):
+    """Both backends stop at the first update whose relative objective change is <= tol, exactly
+    where faiss's own ``early_stop_threshold`` stops from the same initial centroids."""
+    import faiss
+
+    from tokkit.clustering.kmeans import random_init_rows
+
+    x = blobs(n=3000, k=30, d=8, seed=2)
+    idx, order = random_init_rows(len(x), 30, 5)
+    ref = faiss.Kmeans(8, 30, niter=50, seed=5, early_stop_threshold=tol, max_points_per_centroid=3000)
+    ref.train(x, init_centroids=x[idx][order])
+    want = len(ref.iteration_stats)
+    assert 1 < want < 50
+    for b in ("faiss", "torch"):
+        r = kmeans(x, 30, niter=50, tol=tol, init="random", backend=b, seed=5)
+        h = r.objective_history[:-1]  # before every update
+        changes = [abs(a - c) / a for a, c in zip(h, h[1:], strict=False)]
+        assert r.iterations == want, b
+        assert all(c > tol for c in changes[:-1]) and changes[-1] <= tol
+    with pytest.raises(UsageError, match="--tol"):
+        kmeans(x, 4, tol=-1.0)
 
 
 def test_kmeans_pp_beats_random_on_clustered_data():

@@ -17,6 +17,8 @@ FIT_KEYS = [
     "dim",
     "num_points",
     "niter",
+    "iterations",
+    "tol",
     "objective",
     "objective_history",
     "seconds",
@@ -64,16 +66,23 @@ def test_extract_store_format(cli, tmp_path, feats):
 
 
 def _interrupt_after(monkeypatch, calls: int):
-    real = StoreWriter.write
+    """Kill after ``calls`` committed writes, whichever writer path runs: the one-process image path
+    (``StoreWriter.write``) or the positioned rows of feature chunks (``sharded.write_rows``)."""
+    import tokkit.io.sharded as sharded
+
     state = {"n": 0}
 
-    def write(self, start, arrays, attrs=None):
-        if state["n"] == calls:
-            raise KeyboardInterrupt("killed")
-        state["n"] += 1
-        return real(self, start, arrays, attrs)
+    def counted(real):
+        def write(*args, **kwargs):
+            if state["n"] == calls:
+                raise KeyboardInterrupt("killed")
+            state["n"] += 1
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(StoreWriter, "write", write)
+        return write
+
+    monkeypatch.setattr(StoreWriter, "write", counted(StoreWriter.write))
+    monkeypatch.setattr(sharded, "write_rows", counted(sharded.write_rows))
 
 
 def test_extract_resume_is_byte_identical(tmp_path, monkeypatch):

@@ -12,16 +12,20 @@ a float64 brute force exactly, at the cost of a top-2 instead of a min per block
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # imported when called: ``import tokkit.clustering`` must not pay for torch
+    import torch
 
 DEFAULT_BLOCK_BYTES = 64 * 2**20
 _U32 = 2.0**-24  # float32 unit roundoff
 
 
 def _as_tensor(a: Any, device: torch.device | None = None) -> torch.Tensor:
+    import torch
+
     t = torch.from_numpy(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a
     return t.to(device) if device is not None else t
 
@@ -33,7 +37,6 @@ def chunk_sizes(n: int, k: int, d: int, block_bytes: int = DEFAULT_BLOCK_BYTES) 
     return p, kc
 
 
-@torch.no_grad()
 def assign(
     x: np.ndarray | torch.Tensor,
     centroids: np.ndarray | torch.Tensor,
@@ -55,6 +58,25 @@ def assign(
     points and centroids itself), "torch" (CPU or CUDA, the blocked loop below), or "auto" (faiss
     for CPU work when it is installed).
     """
+    import torch
+
+    with torch.no_grad():
+        return _assign(x, centroids, exact, chunk_points, chunk_centroids, block_bytes, device, engine, direct_sqdist)
+
+
+def _assign(
+    x: Any,
+    centroids: Any,
+    exact: bool,
+    chunk_points: int | None,
+    chunk_centroids: int | None,
+    block_bytes: int,
+    device: Any,
+    engine: str,
+    direct_sqdist: bool,
+) -> tuple[Any, Any]:
+    import torch
+
     as_numpy = isinstance(x, np.ndarray)
     dev = torch.device(device) if device is not None else (centroids.device if torch.is_tensor(centroids) else None)
     c = _as_tensor(centroids, dev).float().contiguous()
@@ -141,49 +163,89 @@ def _resolve(
 def _assign_faiss(
     xt: torch.Tensor, c: torch.Tensor, exact: bool, direct_sqdist: bool, chunk_points: int | None, block_bytes: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """CPU path: faiss ``IndexFlatL2`` (float32 GEMM-form distances) gives the two nearest centroids;
-    a runner-up within the float32 error margin sends the point to the float64 decision."""
-    from tokkit.clustering.faiss_import import import_faiss
+    """CPU path for torch inputs: the numpy ``FaissAssigner`` on the same memory."""
+    import torch
 
-    faiss = import_faiss()
+    a = FaissAssigner(c.numpy(), block_bytes=block_bytes)
+    idx, dist = a(xt.float().contiguous().numpy(), exact=exact, direct_sqdist=direct_sqdist, chunk_points=chunk_points)
+    return torch.from_numpy(idx), torch.from_numpy(dist)
 
-    n, d = xt.shape
-    k = c.shape[0]
-    cn = c.numpy()
-    index = faiss.IndexFlatL2(d)
-    index.add(cn)
-    cmax = float(np.sqrt((cn.astype(np.float64) ** 2).sum(1).max())) if k else 0.0
-    rel = 2.0 * (d + 2) * _U32
-    p_chunk = chunk_points or max(1024, block_bytes // (4 * d))
-    kc = chunk_sizes(n, k, d, block_bytes)[1]
-    out_i = torch.empty(n, dtype=torch.long)
-    out_d = torch.empty(n, dtype=torch.float32)
-    for p0 in range(0, n, p_chunk):
-        xb = xt[p0 : p0 + p_chunk].float().contiguous()
-        xnp = xb.numpy()
-        dist, idx = index.search(xnp, 2 if exact and k > 1 else 1)
-        if (idx[:, 0] < 0).any():  # faiss found no finite distance: NaN/inf in the points
-            from tokkit.errors import DataError
 
-            raise DataError("the points contain NaN or inf values")
-        best_i = torch.from_numpy(idx[:, 0].astype(np.int64))
-        best_d = torch.from_numpy(np.maximum(dist[:, 0], 0))
-        if exact and k > 1:
-            xn = torch.linalg.vector_norm(xb, dim=1)  # float32 is plenty for an error bound
-            margin = rel * (xn + cmax) ** 2 + 1e-30
-            amb = torch.from_numpy(dist[:, 1] - dist[:, 0]) <= margin
-            _resolve(xb, c, best_i, amb, kc, cmax, block_bytes)
-            if direct_sqdist:
-                diff = xb - c[best_i]
-                best_d = (diff * diff).sum(1)
-        out_i[p0 : p0 + len(xb)] = best_i
-        out_d[p0 : p0 + len(xb)] = best_d
-    return out_i, out_d
+class FaissAssigner:
+    """Exact nearest centroid on CPU with numpy and faiss only (no torch import: ``tokenize
+    --features`` uses it directly). faiss ``IndexFlatL2`` (float32 GEMM-form distances) gives the
+    two nearest centroids; a runner-up within the float32 error margin sends the point to the
+    float64 decision. The index is built once and reused for every chunk."""
+
+    def __init__(self, centroids: np.ndarray, block_bytes: int = DEFAULT_BLOCK_BYTES):
+        from tokkit.clustering.faiss_import import import_faiss
+
+        faiss = import_faiss()
+
+        self.c = np.ascontiguousarray(centroids, dtype=np.float32)
+        self.k, self.d = self.c.shape
+        self.index = faiss.IndexFlatL2(self.d)
+        self.index.add(self.c)
+        self.cmax = float(np.sqrt((self.c.astype(np.float64) ** 2).sum(1).max())) if self.k else 0.0
+        self.block_bytes = block_bytes
+
+    def __call__(
+        self, x: np.ndarray, exact: bool = True, direct_sqdist: bool = True, chunk_points: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices int64 (N,), sqdist float32 (N,))`` for the points ``x`` (N, D) float32."""
+        n, d = x.shape
+        rel = 2.0 * (d + 2) * _U32
+        p_chunk = chunk_points or max(1024, self.block_bytes // (4 * d))
+        out_i = np.empty(n, np.int64)
+        out_d = np.empty(n, np.float32)
+        two = exact and self.k > 1
+        for p0 in range(0, n, p_chunk):
+            xb = np.ascontiguousarray(x[p0 : p0 + p_chunk], dtype=np.float32)
+            dist, idx = self.index.search(xb, 2 if two else 1)
+            if (idx[:, 0] < 0).any():  # faiss found no finite distance: NaN/inf in the points
+                from tokkit.errors import DataError
+
+                raise DataError("the points contain NaN or inf values")
+            best_i = idx[:, 0].astype(np.int64)
+            best_d = np.maximum(dist[:, 0], 0)
+            if two:
+                xn = np.sqrt(np.einsum("ij,ij->i", xb, xb))  # float32 is plenty for an error bound
+                margin = rel * (xn + self.cmax) ** 2 + 1e-30
+                amb = np.flatnonzero(dist[:, 1] - dist[:, 0] <= margin)
+                step = max(1, self.block_bytes // (8 * self.k))  # (rows, K) float64 block within budget
+                for r0 in range(0, len(amb), step):
+                    r = amb[r0 : r0 + step]
+                    best_i[r] = _exact_nearest_np(xb[r], self.c, self.cmax)
+                if direct_sqdist:
+                    diff = xb - self.c[best_i]
+                    best_d = np.einsum("ij,ij->i", diff, diff)
+            out_i[p0 : p0 + len(xb)] = best_i
+            out_d[p0 : p0 + len(xb)] = best_d
+        return out_i, out_d
+
+
+def _exact_nearest_np(xs: np.ndarray, c: np.ndarray, cmax: float) -> np.ndarray:
+    """numpy twin of ``_exact_nearest`` (same float64 rule) for the torch-free CPU path."""
+    x64 = xs.astype(np.float64)
+    c64 = c.astype(np.float64)
+    xn = (x64 * x64).sum(1)
+    d64 = (c64 * c64).sum(1)[None, :] - 2.0 * x64 @ c64.T + xn[:, None]  # (A, K)
+    dmin = d64.min(1)
+    scale = np.sqrt(xn) * (cmax * (1 + 1e-6)) * 2 + np.abs(dmin)
+    tol = 64 * (c.shape[1] + 2) * 2.0**-53 * (scale + 1.0)
+    out = np.empty(len(xs), np.int64)
+    for r in range(len(xs)):
+        cand = np.flatnonzero(d64[r] <= dmin[r] + tol[r])  # ascending indices
+        direct = ((x64[r][None, :] - c64[cand]) ** 2).sum(1)
+        out[r] = cand[int(np.argmin(direct))]  # argmin: first of equal minima = lowest index
+    return out
 
 
 def _exact_nearest(xs: torch.Tensor, c: torch.Tensor, kc: int, cmax: float) -> torch.Tensor:
     """float64 decision for the few near-tie points: expansion over all centroids, then the direct
     ``sum((x - c)^2)`` over the candidates within float64 rounding of the minimum."""
+    import torch
+
     x64 = xs.double()
     xn = (x64 * x64).sum(1)
     vals = []

@@ -6,6 +6,9 @@ The sample: ``sample`` points drawn uniformly without replacement from all N * T
 vectors (default K * 256, faiss's own cap, but decided and reported here, never silent); all
 points when there are fewer. Under ``torchrun`` (torch backend, feature store input) each rank
 reads only its contiguous share of the sample.
+
+With ``--features``, the faiss backend and random init, nothing here imports torch: the points,
+the k-means and the checkpoint are numpy, so peak memory is the points plus faiss.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from tokkit.errors import DataError, StoreError, UsageError
 from tokkit.progress import task
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("tokkit.clustering")
 
@@ -88,6 +93,8 @@ def points_from_encoder(
 ) -> Points:  # fmt: skip
     """The sample from encoding ``data``: positions are drawn over all listed images; those of an
     image skipped at read time (it did not decode) are left out, the same ones on every run."""
+    import torch
+
     from tokkit.clustering.kmeans import _dist
     from tokkit.data import iter_batches, open_source
     from tokkit.data.skips import SkipLog
@@ -129,6 +136,7 @@ def fit_kmeans(
     weights: str | None = None,
     random_init: bool = False,
     niter: int = 20,
+    tol: float | None = None,
     sample: int | None = None,
     init: str = "kmeans++",
     spherical: bool = False,
@@ -146,7 +154,9 @@ def fit_kmeans(
 
     ``features``: any file ``tokkit.data.features.open_features`` reads. For features from
     elsewhere (no tokkit attrs) ``encoder`` (with ``layer``, ``image_size``, ``weights``) optionally
-    names the encoder they came from; without it the codebook records that it has no image encoder."""
+    names the encoder they came from; without it the codebook records that it has no image encoder.
+    ``tol``: early stopping (None: faiss's default rule, 0: every iteration)."""
+    from tokkit.clustering.kmeans import DEFAULT_TOL
     from tokkit.device import resolve_device
 
     if (features is None) == (data is None):
@@ -157,15 +167,19 @@ def fit_kmeans(
         raise UsageError("--grid describes a --features file; the encoder gives the grid of --data")
     if k < 1:
         raise UsageError(f"--k must be >= 1, got {k}")
+    tol = DEFAULT_TOL if tol is None else float(tol)
+    if not tol >= 0:
+        raise UsageError(f"--tol must be >= 0, got {tol}")
     if backend == "faiss" and not gpu:  # before any encoding: a missing faiss is known now
         from tokkit.clustering.faiss_import import import_faiss
 
         import_faiss()
-    dev = resolve_device(device)
+    # the device matters to the torch backend and the encoder only: the faiss path stays torch-free
+    dev = resolve_device(device) if backend == "torch" or features is None else None
     with _torchrun_group(backend, dev):
         return _fit(
-            k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
-            init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
+            k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, tol,
+            sample, init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
         )  # fmt: skip
 
 
@@ -175,7 +189,7 @@ def _config_from_features(
 ) -> tuple[Any, str | None]:  # fmt: skip
     """The tokenizer config of a codebook fit on ``src``: the encoder a tokkit store records, the
     one named by ``--encoder`` for features from elsewhere, or none (``encoder=None``)."""
-    from tokkit.tokenizers.kmeans import KMeansConfig
+    from tokkit.clustering.config import KMeansConfig
 
     a = src.attrs
     names_encoder = encoder is not None or layer is not None or weights or random_init or image_size
@@ -228,22 +242,26 @@ def _config_from_features(
 
 
 @contextlib.contextmanager
-def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
+def _torchrun_group(backend: str, dev: torch.device | None) -> Iterator[None]:
     """Under torchrun (WORLD_SIZE > 1) join the process group for the torch backend: gloo on CPU,
     nccl on CUDA. Outside torchrun, or when the caller already set one up, do nothing."""
     import os
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        yield
+        return
+    import torch
     import torch.distributed as dist
 
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or (dist.is_available() and dist.is_initialized()):
+    if dist.is_available() and dist.is_initialized():
         yield
         return
     if backend != "torch":
         raise UsageError("under torchrun, fit-kmeans needs --backend torch (faiss runs in one process)")
-    if dev.type == "cuda":
+    if dev is not None and dev.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    dist.init_process_group("nccl" if dev is not None and dev.type == "cuda" else "gloo")
     try:
         yield
         dist.barrier()
@@ -252,15 +270,19 @@ def _torchrun_group(backend: str, dev: torch.device) -> Iterator[None]:
 
 
 def _fit(
-    k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, sample,
+    k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, tol, sample,
     init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
 ) -> dict[str, Any]:  # fmt: skip
-    from tokkit.clustering.kmeans import _dist, kmeans
-    from tokkit.io.checkpoint import save_checkpoint
-    from tokkit.io.provenance import provenance
-    from tokkit.tokenizers.kmeans import KMeansConfig, KMeansTokenizer
+    from dataclasses import asdict
 
-    if dev.type == "cuda" and _dist()[0]:
+    from tokkit.clustering.config import KMeansConfig
+    from tokkit.clustering.kmeans import _all_finite, _dist, kmeans
+    from tokkit.io.checkpoint import save_array_checkpoint
+    from tokkit.io.provenance import provenance
+
+    if dev is not None and dev.type == "cuda" and _dist()[0]:
+        import torch
+
         dev = torch.device("cuda", torch.cuda.current_device())
     if features is not None:
         from tokkit.data.features import open_features
@@ -298,7 +320,7 @@ def _fit(
             f"--k {k} is larger than the number of points ({pts.n_total} feature vectors)",
             hint="lower --k or give more images",
         )
-    if not np.isfinite(pts.x).all():
+    if not _all_finite(pts.x):
         where = features if features is not None else f"{encoder} on {data}"
         raise DataError(f"the features from {where} contain NaN or inf values", hint="check the encoder and the images")
     if _dist()[1] == 0:
@@ -307,12 +329,13 @@ def _fit(
         pts.x,
         k,
         niter=niter,
+        tol=tol,
         init=init,
         seed=seed,
         spherical=spherical,
         backend=backend,
         gpu=gpu,
-        device=dev if backend == "torch" else "cpu",
+        device=dev if backend == "torch" and dev is not None else "cpu",
         n_total=pts.n_total,
         offset=pts.offset,
         init_sample=init_sample,
@@ -332,10 +355,12 @@ def _fit(
         "skipped": list(pts.attrs.get("skipped", []))[:20],
     }
     if _dist()[1] == 0:
-        tok = KMeansTokenizer(cfg)
-        tok.set_centroids(torch.from_numpy(result.centroids))
-        prov = provenance(data=data_spec, features=str(features) if features else None, sample=pts.n_total)
+        del pts  # the points are no longer needed: free them before writing
+        prov = provenance(data=data_spec, features=str(features) if features else None, sample=info["sample"])
         if feature_info is not None:
             prov["feature_source"] = feature_info
-        save_checkpoint(tok, out, provenance=prov, extra_files={"kmeans.json": info})
+        state = {"centroids": result.centroids}
+        save_array_checkpoint(
+            out, "kmeans", "discrete", asdict(cfg), state, provenance=prov, extra_files={"kmeans.json": info}
+        )
     return info

@@ -8,28 +8,40 @@ The torch backend runs on CPU or CUDA and under ``torch.distributed`` (``torchru
 holds a shard of the points; per-centroid sums (float64), counts and the objective are combined
 with ``all_reduce``, and every rank then makes the same update (same init, same empty-cluster
 splits), so N processes give the centroids of one.
+
+Early stopping (``tol``) follows faiss 1.15's ``early_stop_threshold`` rule on both backends: after
+update ``i`` (i >= 1) the loop stops when ``|obj[i-1] - obj[i]| / |obj[i-1]| <= tol``. faiss's
+default threshold is 0.0, "stop only when the (float32) objective is unchanged"; tokkit's default
+``DEFAULT_TOL`` expresses that same rule as a relative change below float32 resolution, because
+``tol=0`` means "off": every requested iteration runs. ``iterations`` reports how many ran.
+
+The faiss backend with random init runs on numpy alone: torch (700+ MiB resident with its CUDA
+libraries) is imported only by the torch backend, k-means++ and the CUDA fallback.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
-from tokkit.clustering.assign import assign, chunk_sizes
 from tokkit.errors import DataError, UsageError
 from tokkit.progress import task
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("tokkit.clustering")
 
 INITS = ("kmeans++", "random")
 DEFAULT_TRIALS = 32
 BACKENDS = ("faiss", "torch")
+DEFAULT_TOL = 1e-7  # faiss 1.15's default (stop when the float32 objective no longer changes)
 
 
 @dataclass
@@ -47,6 +59,8 @@ class KMeansResult:
     empty_clusters_fixed: int
     device: str = "cpu"
     init_sample: int = 0
+    iterations: int = 0  # Lloyd updates run (< niter when tol stopped early)
+    tol: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -59,6 +73,8 @@ class KMeansResult:
                 "dim",
                 "num_points",
                 "niter",
+                "iterations",
+                "tol",
                 "objective",
                 "objective_history",
                 "seconds",
@@ -71,6 +87,8 @@ class KMeansResult:
 
 # --- distributed helpers --------------------------------------------------------------------------
 def _dist() -> tuple[bool, int, int]:
+    if "torch" not in sys.modules:  # no process group can exist without torch: do not import it
+        return False, 0, 1
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
@@ -89,6 +107,8 @@ def _all_reduce(t: torch.Tensor) -> torch.Tensor:
 
 def _gather_rows(x: torch.Tensor, offset: int, global_idx: torch.Tensor) -> torch.Tensor:
     """Rows ``global_idx`` (sorted, global numbering) of the sharded point set, on every rank."""
+    import torch
+
     on, _, world = _dist()
     local = global_idx[(global_idx >= offset) & (global_idx < offset + x.shape[0])] - offset
     rows = x[local.to(x.device)].float()
@@ -115,6 +135,8 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, gen: torch.Generator, trials: int 
     tries 32 by default: on clustered data that lowered the final objective by ~5% (noise floor
     96: 102.0 -> 96.9, 3 seeds, K=256) and costs little, since each step is dominated by reading
     the M points once, not by the number of candidates."""
+    import torch
+
     m, d = x.shape
     trials = trials or DEFAULT_TRIALS
     xn = (x * x).sum(1)
@@ -147,16 +169,25 @@ def default_init_sample(k: int) -> int:
     return min(128 * k, 2**17)
 
 
+def random_init_rows(n_total: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random init: ``k`` distinct point positions (sorted, global numbering) and the order in which
+    they become centroids (not data order). numpy, so that the faiss path never needs torch."""
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(n_total, size=k, replace=False)).astype(np.int64)
+    return idx, rng.permutation(k)
+
+
 def initial_centroids(
     x: torch.Tensor, k: int, init: str, seed: int, n_total: int, offset: int = 0, init_sample: int | None = None
 ) -> tuple[torch.Tensor, int]:
     """(K, D) initial centroids, identical on every rank; also the number of points the init used."""
-    gen = torch.Generator().manual_seed(seed)
+    import torch
+
     if init == "random":
-        idx = torch.randperm(n_total, generator=gen)[:k].sort().values
-        pts = _gather_rows(x, offset, idx)
-        order = torch.randperm(k, generator=gen)  # not in data order
-        return pts[order].contiguous(), k
+        idx, order = random_init_rows(n_total, k, seed)
+        pts = _gather_rows(x, offset, torch.from_numpy(idx))
+        return pts[torch.from_numpy(order)].contiguous(), k
+    gen = torch.Generator().manual_seed(seed)
     m = min(n_total, init_sample or default_init_sample(k))
     idx = torch.randperm(n_total, generator=gen)[:m].sort().values
     sub = _gather_rows(x, offset, idx)
@@ -166,6 +197,8 @@ def initial_centroids(
 def split_empty(c: torch.Tensor, counts: torch.Tensor) -> int:
     """Re-seed every empty cluster by splitting the currently largest one in two (faiss's remedy):
     both halves get the centroid, nudged apart symmetrically. Deterministic, so ranks agree."""
+    import torch
+
     empty = (counts == 0).nonzero().squeeze(1).tolist()
     if not empty:
         return 0
@@ -190,6 +223,10 @@ def split_empty(c: torch.Tensor, counts: torch.Tensor) -> int:
 # --- Lloyd ---------------------------------------------------------------------------------------
 def _stats(x: torch.Tensor, c: torch.Tensor, p_chunk: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-centroid float64 sums (K, D), counts (K,), and the summed squared distance, over local points."""
+    import torch
+
+    from tokkit.clustering.assign import assign
+
     k, d = c.shape
     sums = torch.zeros(k, d, dtype=torch.float64, device=c.device)
     counts = torch.zeros(k, dtype=torch.float64, device=c.device)
@@ -204,9 +241,21 @@ def _stats(x: torch.Tensor, c: torch.Tensor, p_chunk: int) -> tuple[torch.Tensor
     return sums, counts, obj
 
 
+def stop_early(history: list[float], tol: float) -> bool:
+    """faiss's rule: the relative change between the last two objectives is at most ``tol``."""
+    if tol <= 0 or len(history) < 2:
+        return False
+    prev, cur = history[-2], history[-1]
+    return prev != 0 and abs(prev - cur) / abs(prev) <= tol
+
+
 def _lloyd_torch(
-    x: torch.Tensor, c: torch.Tensor, niter: int, spherical: bool, n_total: int
+    x: torch.Tensor, c: torch.Tensor, niter: int, spherical: bool, n_total: int, tol: float = 0.0
 ) -> tuple[torch.Tensor, list[float], int]:
+    import torch
+
+    from tokkit.clustering.assign import chunk_sizes
+
     p_chunk = max(chunk_sizes(x.shape[0], c.shape[0], c.shape[1])[0], 4096)
     history: list[float] = []
     fixed = 0
@@ -215,21 +264,25 @@ def _lloyd_torch(
             sums, counts, obj = _stats(x, c, p_chunk)
             for tensor in (sums, counts, obj):
                 _all_reduce(tensor)
-            history.append(float(obj) / n_total)
+            history.append(float(obj) / n_total)  # all_reduced: every rank decides the same stop
             nonempty = counts > 0
             c = torch.where(nonempty.unsqueeze(1), (sums / counts.clamp_min(1).unsqueeze(1)).float(), c)
             fixed += split_empty(c, counts)
             if spherical:
                 c = torch.nn.functional.normalize(c, dim=1)
             t.advance(1)
+            if stop_early(history, tol):  # like faiss: the update of this iteration is kept
+                break
     _, _, obj = _stats(x, c, p_chunk)
     history.append(float(_all_reduce(obj)) / n_total)
     return c, history, fixed
 
 
 def _lloyd_faiss(
-    x: np.ndarray, init: np.ndarray, niter: int, spherical: bool, seed: int, gpu: bool
+    x: np.ndarray, init: np.ndarray, niter: int, spherical: bool, seed: int, gpu: bool, tol: float = 0.0
 ) -> tuple[np.ndarray, list[float], int]:
+    """faiss Lloyd from ``init``; history = the objective before every update, then that of the
+    returned centroids (one more search, so the reported objective is that of what is saved)."""
     from tokkit.clustering.faiss_import import import_faiss
 
     faiss = import_faiss()
@@ -246,7 +299,7 @@ def _lloyd_faiss(
         verbose=False,
     )
     if hasattr(faiss.ClusteringParameters(), "early_stop_threshold"):
-        opts["early_stop_threshold"] = -1.0  # always run niter iterations, like the torch backend
+        opts["early_stop_threshold"] = float(tol) if tol > 0 else -1.0  # -1: every iteration
     km = faiss.Kmeans(d, k, **opts)
     with task("k-means (faiss)", total=niter) as t:
         if niter > 0:
@@ -257,17 +310,43 @@ def _lloyd_faiss(
             cents, stats = init.copy(), []
         t.advance(niter)
     if spherical:  # faiss then assigns by inner product and reports sums of them
-        msq = float((x.astype(np.float64) ** 2).sum(1).mean())
+        msq = _mean_sq_norm(x)
         history = [msq + 1.0 - 2.0 * s["obj"] / n for s in stats]
     else:
         history = [s["obj"] / n for s in stats]
+    history.append(_faiss_objective(x, cents))
     fixed = int(sum(s["nsplit"] for s in stats))
     return cents, history, fixed
 
 
+def _mean_sq_norm(x: np.ndarray, step: int = 1 << 16) -> float:
+    return float(
+        sum(np.einsum("ij,ij->", x[i : i + step], x[i : i + step], dtype=np.float64) for i in range(0, len(x), step))
+        / len(x)
+    )
+
+
+def _faiss_objective(x: np.ndarray, c: np.ndarray, step: int = 1 << 18) -> float:
+    """Mean squared L2 distance to the nearest of ``c``, by one exact faiss search (float32 GEMM
+    form, summed in float64), in chunks so that memory stays a few MB whatever N is."""
+    from tokkit.clustering.faiss_import import import_faiss
+
+    faiss = import_faiss()
+
+    index = faiss.IndexFlatL2(c.shape[1])
+    index.add(np.ascontiguousarray(c, dtype=np.float32))
+    total = 0.0
+    for i in range(0, len(x), step):
+        dist, _ = index.search(x[i : i + step], 1)
+        total += float(np.maximum(dist[:, 0], 0).sum(dtype=np.float64))
+    return total / len(x)
+
+
 def faiss_gpus() -> int:
     try:
-        import faiss
+        from tokkit.clustering.faiss_import import import_faiss
+
+        faiss = import_faiss()
     except ImportError:
         return 0
     get = getattr(faiss, "get_num_gpus", None)
@@ -277,11 +356,16 @@ def faiss_gpus() -> int:
         return 0
 
 
+def _all_finite(x: np.ndarray, step: int = 1 << 16) -> bool:
+    return all(bool(np.isfinite(x[i : i + step]).all()) for i in range(0, len(x), step))
+
+
 def kmeans(
     x: np.ndarray | torch.Tensor,
     k: int,
     *,
     niter: int = 20,
+    tol: float = DEFAULT_TOL,
     init: str = "kmeans++",
     seed: int = 1234,
     spherical: bool = False,
@@ -297,7 +381,8 @@ def kmeans(
 
     Under ``torch.distributed`` (torch backend only) ``x`` is this rank's shard: rows
     ``[offset, offset + len(x))`` of ``n_total`` points in all. ``gpu``: faiss-gpu when it sees a
-    GPU, else the torch backend on CUDA, else an error; never an unguarded GPU call.
+    GPU, else the torch backend on CUDA, else an error; never an unguarded GPU call. ``tol``: stop
+    early when the relative change of the objective is at most ``tol`` (0: run all ``niter``).
     """
     t0 = time.perf_counter()
     if init not in INITS:
@@ -306,25 +391,34 @@ def kmeans(
         raise UsageError(f"unknown --backend '{backend}'; choose from {', '.join(BACKENDS)}")
     if niter < 0:
         raise UsageError(f"--niter must be >= 0, got {niter}")
+    if not tol >= 0:
+        raise UsageError(f"--tol must be >= 0, got {tol}")
     on, _, world = _dist()
     if on and backend != "torch":
         raise UsageError("several processes (torchrun) need --backend torch")
-    dev = torch.device(device)
+    dev: Any = device
     use_faiss_gpu = False
     if gpu:
         if backend == "faiss" and faiss_gpus() > 0:
             use_faiss_gpu = True
-        elif torch.cuda.is_available():
+        else:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError("--gpu was asked for but no GPU is visible", hint="drop --gpu")
             if backend == "faiss":
                 log.info("faiss sees no GPU (faiss-gpu not installed?): using the torch backend on CUDA")
                 backend = "torch"
             dev = torch.device("cuda", torch.cuda.current_device())
-        else:
-            raise UsageError("--gpu was asked for but no GPU is visible", hint="drop --gpu")
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)) if isinstance(x, np.ndarray) else x.float()
-    if xt.ndim != 2:
-        raise DataError(f"k-means needs points of shape (N, D), got {tuple(xt.shape)}")
-    n_local, d = xt.shape
+    # numpy for faiss (no copy for float32 input), torch for the torch backend
+    if isinstance(x, np.ndarray):
+        xn = np.ascontiguousarray(x, dtype=np.float32)
+    else:
+        xn = x.detach().float().cpu().contiguous().numpy() if backend == "faiss" else None
+    shape = tuple(xn.shape if xn is not None else x.shape)
+    if len(shape) != 2:
+        raise DataError(f"k-means needs points of shape (N, D), got {shape}")
+    n_local, d = shape
     n_total = int(n_total if n_total is not None else n_local)
     if on and n_total == n_local and world > 1:
         log.warning("distributed k-means with n_total == local rows: every rank holds all points")
@@ -332,19 +426,33 @@ def kmeans(
         raise UsageError(f"--k must be >= 1, got {k}")
     if k > n_total:
         raise DataError(f"--k {k} is larger than the number of points ({n_total})", hint="lower --k or add data")
-    if check_finite and not bool(torch.isfinite(xt).all()):
-        raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
-    c0, used = initial_centroids(xt, k, init, seed, n_total, offset, init_sample)
-    if spherical:
-        c0 = torch.nn.functional.normalize(c0, dim=1)
     if backend == "faiss":
-        cents, history, fixed = _lloyd_faiss(xt.numpy(), c0.numpy(), niter, spherical, seed, use_faiss_gpu)
-        _, sq = assign(xt, torch.from_numpy(cents), exact=False)
-        history.append(float(sq.double().mean()))
+        if check_finite and not _all_finite(xn):
+            raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
+        if init == "random":  # numpy only: no torch import on this path
+            idx, order = random_init_rows(n_total, k, seed)
+            c0, used = np.ascontiguousarray(xn[idx - offset][order]), k
+        else:
+            import torch
+
+            c0t, used = initial_centroids(torch.from_numpy(xn), k, init, seed, n_total, offset, init_sample)
+            c0 = c0t.numpy()
+        if spherical:
+            c0 = c0 / np.maximum(np.linalg.norm(c0, axis=1, keepdims=True), 1e-12)
+        cents, history, fixed = _lloyd_faiss(xn, c0, niter, spherical, seed, use_faiss_gpu, tol)
         dev_name = "cuda (faiss-gpu)" if use_faiss_gpu else "cpu"
     else:
+        import torch
+
+        xt = torch.from_numpy(xn) if xn is not None else x.float()
+        if check_finite and not bool(torch.isfinite(xt).all()):
+            raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
+        dev = torch.device(dev)
+        c0t, used = initial_centroids(xt, k, init, seed, n_total, offset, init_sample)
+        if spherical:
+            c0t = torch.nn.functional.normalize(c0t, dim=1)
         xd = xt.to(dev) if dev.type == "cuda" and xt.numel() * 4 < _free_cuda_bytes(dev) // 2 else xt
-        c, history, fixed = _lloyd_torch(xd, c0.to(dev), niter, spherical, n_total)
+        c, history, fixed = _lloyd_torch(xd, c0t.to(dev), niter, spherical, n_total, tol)
         cents = c.cpu().numpy()
         dev_name = str(dev)
     return KMeansResult(
@@ -361,10 +469,14 @@ def kmeans(
         empty_clusters_fixed=fixed,
         device=dev_name,
         init_sample=used,
+        iterations=len(history) - 1,
+        tol=float(tol),
     )
 
 
 def _free_cuda_bytes(dev: torch.device) -> int:
+    import torch
+
     try:
         return int(torch.cuda.mem_get_info(dev)[0])
     except Exception:

@@ -7,6 +7,11 @@ and ``classes`` when the images have classes; ``num_skipped`` / ``skipped`` for 
 not decode (their rows are left out: ``image_index`` says which image each row is). Batches are
 written and committed one at a time, always at the same source boundaries, so a killed run resumed
 with ``resume=True`` ends with the same bytes as an uninterrupted one; memory holds one batch.
+
+Under ``torchrun`` every rank encodes a contiguous share of the batches and rank 0 writes them
+(``tokkit.io.sharded``): the store equals the single-process one, and a killed job resumes with
+any number of processes. Rows are placed by position there, so an image that fails to decode
+stops a sharded run with one line (``--verify`` drops such files before the split).
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import numpy as np
 import torch
 
 from tokkit.errors import UsageError
-from tokkit.progress import task
 
 DTYPES = {"float16": np.float16, "float32": np.float32}
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -74,17 +79,23 @@ def extract_features(
     device: str = "auto",
     num_workers: int | None = None,
     verify: bool = False,
+    precision: str = "fp32",
 ) -> ExtractResult:
+    """``precision``: "fp32", or "bf16" (the encoder under ``torch.autocast`` with bfloat16: the
+    GPU setting for ViT-B and larger; features are stored in ``dtype`` either way)."""
     import time
 
-    from tokkit.data import iter_batches, open_source
-    from tokkit.data.skips import SkipLog, label_identity
+    from tokkit.data import open_source
+    from tokkit.data.skips import label_identity
     from tokkit.device import resolve_device
     from tokkit.encoders import create_encoder
-    from tokkit.io.h5store import StoreWriter
+    from tokkit.io.h5store import StoreWriter, open_store, store_attrs
+    from tokkit.io.sharded import write_batches
 
     if dtype not in DTYPES:
         raise UsageError(f"unknown --dtype '{dtype}'; choose from {', '.join(DTYPES)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown --precision '{precision}'; choose from {', '.join(PRECISIONS)}")
     if resume and overwrite:
         raise UsageError("--resume and --overwrite exclude each other")
     if batch_size < 1:
@@ -103,6 +114,7 @@ def extract_features(
         "source_spec": data,
         "dtype": dtype,
         "batch_size": int(batch_size),  # batch boundaries are part of the bytes (CPU kernels differ by batch)
+        **({"precision": precision} if precision != "fp32" else {}),  # fp32 stores keep their old attrs
         **label_identity(labels),
     }
     t_count = gh * gw
@@ -110,29 +122,30 @@ def extract_features(
     arrays = {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)}
     if labels is not None:
         arrays["labels"] = ((), np.int64)
-    t0 = time.perf_counter()
-    with StoreWriter(out, "feature", n, arrays, identity, mode=mode, chunk_rows=batch_size, growable=True) as w:
-        from tokkit.io.h5store import store_attrs
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
-        stored = store_attrs(w.file)
-        skips = SkipLog(source, stored)
-        start = int(stored.get("source_next", w.committed))  # source index the next batch starts at
-        with task(f"Extracting {encoder} features", total=n) as t, torch.inference_mode():
-            t.advance(start)
-            for row, images, idx in iter_batches(source, size, batch_size, start=start, num_workers=num_workers):
-                f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
-                f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
-                index = idx.numpy().astype(np.int64)
-                rows = {"features": f, "image_index": index}
-                if labels is not None:
-                    rows["labels"] = labels[0][index]
-                end = min(row + batch_size, n)
-                w.write(w.committed, rows, attrs=skips.commit_attrs(end))
-                t.advance(end - row)
-        if not w.done:
-            w.finish(dim=int(enc.dim), tokens_per_image=int(t_count), **skips.finish_attrs())
-        stored = store_attrs(w.file)
+    def encode(images: torch.Tensor, idx: torch.Tensor) -> dict[str, np.ndarray]:
+        with amp:
+            f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
+        f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
+        index = idx.numpy().astype(np.int64)
+        rows = {"features": f, "image_index": index}
+        if labels is not None:
+            rows["labels"] = labels[0][index]
+        return rows
+
+    def writer(growable: bool) -> StoreWriter:
+        return StoreWriter(out, "feature", n, arrays, identity, mode=mode, chunk_rows=batch_size, growable=growable)
+
+    finish_attrs = {"dim": int(enc.dim), "tokens_per_image": int(t_count)}
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        start = write_batches(
+            writer, source, size, batch_size, num_workers, encode, finish_attrs, dev, f"Extracting {encoder} features"
+        )
     secs = time.perf_counter() - t0
+    with open_store(out, "feature") as f:
+        stored = store_attrs(f)
     return ExtractResult(
         out=str(out),
         encoder=enc.spec,

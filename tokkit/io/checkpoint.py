@@ -12,15 +12,18 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors.torch import load_file, save_file
+from typing import TYPE_CHECKING, Any
 
 from tokkit.errors import DataError, TokkitError
 from tokkit.io.provenance import provenance as make_provenance
-from tokkit.tokenizers._base import Tokenizer
+
+if TYPE_CHECKING:  # torch is imported where tensors are read or written, not by this module
+    import numpy as np
+    import torch
+
+    from tokkit.tokenizers._base import Tokenizer
 
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
@@ -59,6 +62,55 @@ def save_checkpoint(
     extra_files: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``tokenizer`` to the directory ``path`` atomically. ``extra_files``: name -> JSON data."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu").contiguous() for k, v in tokenizer.checkpoint_state().items()}
+    return _write_checkpoint_dir(
+        path,
+        tokenizer.architecture,
+        tokenizer.kind,
+        tokenizer.config_dict(),
+        lambda f: save_file(state, f, metadata={"format": "pt"}),
+        provenance,
+        extra_files,
+    )
+
+
+def save_array_checkpoint(
+    path: str | Path,
+    architecture: str,
+    kind: str,
+    args: dict[str, Any],
+    state: dict[str, np.ndarray],
+    provenance: dict[str, Any] | None = None,
+    extra_files: dict[str, Any] | None = None,
+) -> Path:
+    """The same directory from numpy arrays, without importing torch (fit-kmeans on the faiss path:
+    torch alone is 700+ MiB resident). ``load_tokenizer`` reads it like any other checkpoint."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    arrays = {k: np.ascontiguousarray(v) for k, v in state.items()}
+    return _write_checkpoint_dir(
+        path,
+        architecture,
+        kind,
+        args,
+        lambda f: save_file(arrays, f, metadata={"format": "pt"}),
+        provenance,
+        extra_files,
+    )
+
+
+def _write_checkpoint_dir(
+    path: str | Path,
+    architecture: str,
+    kind: str,
+    args: dict[str, Any],
+    write_weights: Callable[[str], None],
+    provenance: dict[str, Any] | None,
+    extra_files: dict[str, Any] | None,
+) -> Path:
     from tokkit import __version__
 
     path = Path(path)
@@ -68,13 +120,12 @@ def save_checkpoint(
         config = {
             "format_version": FORMAT_VERSION,
             "tokkit_version": __version__,
-            "architecture": tokenizer.architecture,
-            "kind": tokenizer.kind,
-            "args": tokenizer.config_dict(),
+            "architecture": architecture,
+            "kind": kind,
+            "args": args,
             "provenance": provenance if provenance is not None else make_provenance(),
         }
-        state = {k: v.detach().to("cpu").contiguous() for k, v in tokenizer.checkpoint_state().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "pt"})
+        write_weights(str(tmp / WEIGHTS_NAME))
         for name, data in (extra_files or {}).items():
             write_json_atomic(tmp / name, data)
         # config.json last: its presence marks the directory as complete.
@@ -110,6 +161,8 @@ def read_checkpoint_config(path: str | Path) -> dict[str, Any]:
 
 def load_tokenizer(path: str | Path, device: str | torch.device = "cpu", **overrides: Any) -> Tokenizer:
     """Load any tokkit checkpoint directory into an eval-mode tokenizer on ``device``."""
+    from safetensors.torch import load_file
+
     import tokkit.tokenizers  # noqa: F401  (registers every family)
     from tokkit.tokenizers._registry import create_tokenizer
 
@@ -186,6 +239,8 @@ def _short(e: Exception) -> str:
 
 def torch_load_weights(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a foreign ``.pt``/``.pth`` file safely: tensors only, never pickled code."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"weights file '{path}' does not exist")

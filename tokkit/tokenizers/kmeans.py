@@ -12,29 +12,17 @@ needs images says in one line why it cannot.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from tokkit.clustering.config import KMeansConfig
 from tokkit.errors import TokkitError
 from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer
 from tokkit.tokenizers._registry import register_tokenizer
 
-
-@dataclass
-class KMeansConfig:
-    encoder: str | None = "effnet-lite0"  # None: fit on features from elsewhere, no image encoder
-    layer: str | int | None = None
-    image_size: int | None = 224
-    l2_normalize: bool = False
-    spherical: bool = False
-    codebook_size: int = 256
-    dim: int = 1280
-    encoder_weights: str | None = None
-    random_init: bool = False
-    decoder: dict[str, Any] | None = None
+__all__ = ["KMeansConfig", "KMeansTokenizer"]
 
 
 class KMeansTokenizer(Tokenizer):

@@ -83,6 +83,9 @@ def extract(
     layer: LayerOpt = None,
     image_size: ImageSizeOpt = None,
     dtype: Annotated[str, typer.Option("--dtype", help="float16 | float32")] = "float16",
+    precision: Annotated[
+        str, typer.Option("--precision", help="fp32 | bf16 (encoder under bfloat16 autocast, for GPUs).")
+    ] = "fp32",
     l2_normalize: L2Opt = False,
     weights: WeightsOpt = None,
     random_init: RandomInitOpt = False,
@@ -97,6 +100,8 @@ def extract(
     """Encode every image into an HDF5 feature store: features (N, T, D), image_index, grid.
 
     Streams batch by batch (memory flat in N); --resume continues a killed run to the same bytes.
+    Under torchrun each process encodes a contiguous share of the batches; the store is the
+    single-process one.
 
     Example: tokkit extract --encoder effnet-lite0 --data builtin:photos --out feats.h5
     """
@@ -118,7 +123,10 @@ def extract(
             overwrite=overwrite,
             device=device,
             verify=verify,
+            precision=precision,
         ).to_dict()
+    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
+        return
     _emit(
         r,
         json,
@@ -156,7 +164,16 @@ def fit_kmeans(
     l2_normalize: L2Opt = False,
     weights: WeightsOpt = None,
     random_init: RandomInitOpt = False,
-    niter: Annotated[int, typer.Option("--niter", min=0, help="Lloyd iterations.")] = 20,
+    niter: Annotated[int, typer.Option("--niter", min=0, help="Lloyd iterations (at most).")] = 20,
+    tol: Annotated[
+        float | None,
+        typer.Option(
+            "--tol",
+            min=0.0,
+            help="Stop when the objective's relative change between iterations is at most this "
+            "(default 1e-7: faiss 1.15's rule, stop once it no longer changes; 0: run every iteration).",
+        ),
+    ] = None,
     sample: Annotated[
         int | None,
         typer.Option("--sample", min=1, help="Points used (default K*256; all when fewer). Always reported."),
@@ -195,6 +212,7 @@ def fit_kmeans(
             weights=weights,
             random_init=random_init,
             niter=niter,
+            tol=tol,
             sample=sample,
             init=init,
             spherical=spherical,
@@ -214,6 +232,8 @@ def fit_kmeans(
         "dim",
         "num_points",
         "niter",
+        "iterations",
+        "tol",
         "objective",
         "objective_history",
         "seconds",
@@ -235,7 +255,7 @@ def fit_kmeans(
             ("points used", f"{r['num_points']} of {r['points_available']}"),
             ("init", f"{r['init']} (on {r['init_sample']} points)"),
             ("backend", f"{r['backend']} ({r['device']})"),
-            ("iterations", r["niter"]),
+            ("iterations", f"{r['iterations']} of {r['niter']} (tol {r['tol']:g})"),
             ("objective (mean sq. L2)", f"{r['objective']:.6g}"),
             ("first -> last", f"{r['objective_history'][0]:.6g} -> {r['objective_history'][-1]:.6g}"),
             ("empty clusters fixed", r["empty_clusters_fixed"]),
@@ -288,6 +308,8 @@ def tokenize(
             grid=grid,
             verify=verify,
         ).to_dict()
+    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
+        return
     _emit(
         r,
         json,
