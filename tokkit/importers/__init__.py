@@ -7,8 +7,6 @@ Each family module registers itself on import; ``tokkit import FAMILY SRC --out 
 from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Upstream, get_family, list_families
 from tokkit.importers.pipeline import import_checkpoint
 
-# Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
-
 __all__ = [
     "FAMILIES",
     "Family",
@@ -19,3 +17,6 @@ __all__ = [
     "import_checkpoint",
     "list_families",
 ]
+
+# Family modules register on import (added as they land): var, llamagen, taming, mar, diffusers_vae, digit.
+from tokkit.importers import diffusers_vae, mar  # noqa: E402,F401
