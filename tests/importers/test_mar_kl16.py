@@ -131,3 +131,14 @@ def test_load_strict_names_shape_mismatches():
     state["quant_conv.bias"] = torch.zeros(3)
     with pytest.raises(DataError, match=r"shape mismatch: quant_conv.bias \(3,\) != \(8,\)"):
         load_strict(tok, state, "x.ckpt")
+
+
+def test_latent_scale_settings_are_checked():
+    from tokkit.errors import UsageError
+
+    with pytest.raises(UsageError, match="latent_shift has 2 values for 4"):
+        create_tokenizer("vae-tiny", latent_shift=(0.1, 0.2))
+    with pytest.raises(UsageError, match="must not be 0"):
+        create_tokenizer("vae-tiny", latent_scale=0.0)
+    with pytest.raises(UsageError, match="z_channels == latent_channels"):
+        create_tokenizer("vae-tiny", use_quant_conv=False, latent_channels=8)

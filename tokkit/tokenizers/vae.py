@@ -64,14 +64,19 @@ class VAE(ConvTokenizer):
         self.quant_conv = nn.Conv2d(2 * c.z_channels, 2 * c.latent_channels, 1) if c.use_quant_conv else nn.Identity()
         self.post_quant_conv = nn.Conv2d(c.latent_channels, c.z_channels, 1) if c.use_post_quant_conv else nn.Identity()
         self.decoder = Decoder(**c.conv_kwargs(decoder=True))
+        for name in ("latent_scale", "latent_shift"):
+            v = getattr(c, name)
+            if isinstance(v, tuple) and len(v) != c.latent_channels:
+                raise UsageError(f"{name} has {len(v)} values for {c.latent_channels} latent channels")
+        scales = c.latent_scale if isinstance(c.latent_scale, tuple) else (c.latent_scale,)
+        if any(float(v) == 0 for v in scales):
+            raise UsageError("latent_scale must not be 0 (decode divides by it)")
 
     def _affine(self, z: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor | float]:
         """(shift, scale) broadcastable to latents (B, C, h, w)."""
 
         def bcast(v: float | tuple[float, ...]) -> torch.Tensor | float:
-            if isinstance(v, (tuple, list)):
-                if len(v) != self.config.latent_channels:
-                    raise UsageError(f"{len(v)} per-channel latent values for {self.config.latent_channels} channels")
+            if isinstance(v, (tuple, list)):  # one value per channel: (1, C, 1, 1)
                 return torch.tensor(v, dtype=z.dtype, device=z.device).view(1, -1, 1, 1)
             return float(v)
 
