@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -162,11 +163,12 @@ def test_ldm_single_file_in_a_whole_sd_checkpoint(tmp_path):
 
 def test_fp16_file_is_upcast(tmp_path):
     ref = reference("flux")
-    ref.save_pretrained(tmp_path / "vae")
-    (tmp_path / "vae" / "diffusion_pytorch_model.safetensors").unlink()
+    vae = tmp_path / "pipeline" / "vae"  # a pipeline folder: its vae/ is found
+    ref.save_pretrained(vae)
+    (vae / "diffusion_pytorch_model.safetensors").unlink()
     half = {k: v.half().contiguous() for k, v in ref.state_dict().items()}
-    save_file(half, str(tmp_path / "vae" / "diffusion_pytorch_model.fp16.safetensors"))
-    summary = import_checkpoint("diffusers-vae", tmp_path / "vae", tmp_path / "out")
+    save_file(half, str(vae / "diffusion_pytorch_model.fp16.safetensors"))
+    summary = import_checkpoint("diffusers-vae", tmp_path / "pipeline", tmp_path / "out")
     assert summary["published"]["weights_dtype"] == ["float16"] and any("upcast" in n for n in summary["notes"])
     ref.load_state_dict({k: v.float() for k, v in half.items()})  # the reference run in fp32, as force_upcast
     tok = load_tokenizer(tmp_path / "out")
@@ -185,6 +187,8 @@ def test_bad_inputs_are_one_clear_line(tmp_path):
     (tmp_path / "trunc.safetensors").write_bytes(weights.read_bytes()[:4000])
     cases.append((dict(src=tmp_path / "trunc.safetensors", config="sd-vae-ft-ema"), DataError, "cannot read"))
     cases.append((dict(src=weights, config="sd9"), DataError, "published names: sd-vae-ft-ema"))
+    mar = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "mar_kl16_tiny.ckpt"  # another family
+    cases.append((dict(src=mar, config="sd-vae-ft-ema"), DataError, "does not fit the vae"))
     (tmp_path / "empty").mkdir()
     cases.append((dict(src=tmp_path / "empty"), DataError, "not a diffusers VAE folder"))
     (tmp_path / "unet.json").write_text(json.dumps({"_class_name": "UNet2DConditionModel"}))

@@ -202,7 +202,9 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             raise DataError(f"cannot read '{path}' as safetensors: {e}") from e
     from tokkit.io.checkpoint import torch_load_weights
 
-    return torch_load_weights(path)
+    obj = torch_load_weights(path)  # a .ckpt's "state_dict" is unwrapped there; a {"model": ...} file here
+    obj = obj["model"] if isinstance(obj.get("model"), dict) else obj
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
 
 
 def to_tokkit(state: dict[str, torch.Tensor], levels: int) -> tuple[dict[str, torch.Tensor], list[str], list[str]]:
