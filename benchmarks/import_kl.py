@@ -5,9 +5,9 @@ LTH14/mar models/vae.py (imported at run time from MAR_REPO, a checkout or bare 
 fe470ac), and diffusers' AutoencoderKL with sd-vae-ft-ema's config. Each reference model is saved in
 its published layout, imported with ``tokkit.importers.import_checkpoint`` and loaded back, so tokkit
 runs exactly what ``tokkit import`` produces. One process, same images (batch 8 at 256 px), both
-implementations alternating, median of the repeats; outputs are checked equal first. Peak memory:
-each implementation's encode+decode in a fresh subprocess (ru_maxrss after the pass minus after the
-build).
+implementations alternating, median of the repeats; the outputs of the last repeat are compared. Peak memory:
+each implementation's encode+decode in a fresh subprocess (the reference built at random, tokkit loaded
+from the imported checkpoint): ru_maxrss after the pass, and its growth over the built model.
 
     MAR_REPO=/path/to/mar python benchmarks/import_kl.py [--batch 8] [--size 256] [--repeats 3]
 """
@@ -64,15 +64,20 @@ def images(batch: int, size: int) -> torch.Tensor:
     return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(5)) * 2 - 1
 
 
-def peak(family: str, impl: str, batch: int, size: int) -> None:
-    """Subprocess mode: build one implementation, run one pass, print the RSS growth of the pass in MiB."""
+def peak(family: str, impl: str, batch: int, size: int, ckpt: str | None) -> None:
+    """Subprocess mode: build one implementation, run one pass, print the peak RSS and its growth
+    during the pass (MiB). tokkit loads the checkpoint ``ckpt`` the parent imported."""
     with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d)
-        ref, src, ref_fn = build_reference(family, tmp)
-        fn = ref_fn
-        if impl == "tokkit":
-            _, fn = build_tokkit(family, src, tmp)
-            del ref, ref_fn
+        if impl == "tokkit" and ckpt:
+            from tokkit.io.checkpoint import load_tokenizer
+
+            tok = load_tokenizer(ckpt)
+            fn = lambda x: tok.decode(tok.encode(x))  # noqa: E731
+        else:
+            ref, src, fn = build_reference(family, Path(d))
+            if impl == "tokkit":
+                _, fn = build_tokkit(family, src, Path(d))
+                del ref
         x = images(batch, size)
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with torch.no_grad():
@@ -88,9 +93,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peak", nargs=2, metavar=("FAMILY", "IMPL"), help=argparse.SUPPRESS)
+    ap.add_argument("--ckpt", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peak:
-        return peak(*args.peak, args.batch, args.size)
+        return peak(*args.peak, args.batch, args.size, args.ckpt)
     x = images(args.batch, args.size)
     rows = []
     for family in args.families.split(","):
@@ -99,20 +105,22 @@ def main() -> None:
             ref, src, ref_fn = build_reference(family, tmp)
             tok, tok_fn = build_tokkit(family, src, tmp)
             with torch.no_grad():
-                diff = float((ref_fn(x) - tok_fn(x)).abs().max())
-                times = {"reference": [], "tokkit": []}
+                times, outs = {"reference": [], "tokkit": []}, {}
                 for _ in range(args.repeats):
                     for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
                         t0 = time.perf_counter()
-                        fn(x)
+                        outs[name] = fn(x)
                         times[name].append(time.perf_counter() - t0)
-            del ref, tok
+                        print(f"{family} {name}: {times[name][-1]:.1f} s", file=sys.stderr, flush=True)
+                diff = float((outs["reference"] - outs["tokkit"]).abs().max())  # same weights, same images
+            del ref, tok, outs
+            mem = {}
+            for impl in ("reference", "tokkit"):
+                cmd = [sys.executable, __file__, "--peak", family, impl, "--batch", str(args.batch),
+                       "--size", str(args.size), "--ckpt", str(tmp / "tokkit")]  # fmt: skip
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+                mem[impl] = json.loads(out.stdout.strip().splitlines()[-1])
         med = {k: statistics.median(v) for k, v in times.items()}
-        mem = {}
-        for impl in ("reference", "tokkit"):
-            out = subprocess.run([sys.executable, __file__, "--peak", family, impl, "--batch", str(args.batch),
-                                  "--size", str(args.size)], capture_output=True, text=True, check=True)  # fmt: skip
-            mem[impl] = json.loads(out.stdout.strip().splitlines()[-1])
         row = {
             "family": family,
             "max_abs_diff": diff,

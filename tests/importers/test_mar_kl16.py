@@ -142,3 +142,11 @@ def test_latent_scale_settings_are_checked():
         create_tokenizer("vae-tiny", latent_scale=0.0)
     with pytest.raises(UsageError, match="z_channels == latent_channels"):
         create_tokenizer("vae-tiny", use_quant_conv=False, latent_channels=8)
+
+
+def test_unknown_option_is_a_usage_error(tmp_path):
+    from tokkit.errors import UsageError
+
+    with pytest.raises(UsageError, match="takes no option.s. smaple"):
+        import_checkpoint("mar-kl16", CKPT, tmp_path / "out", smaple=True)
+    assert not (tmp_path / "out").exists()

@@ -10,7 +10,7 @@ Key table: ``tokkit.importers._ldm.LDM_KEYS``; the architecture is read from the
 
 from __future__ import annotations
 
-from tokkit.errors import DataError
+from tokkit.errors import DataError, UsageError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
 from tokkit.importers._keymap import load_strict
 from tokkit.importers._ldm import LDM_KEYS, infer_ldm_conv
@@ -37,7 +37,7 @@ def convert(req: ImportRequest) -> Imported:
 
     sample = bool(req.options.pop("sample", False))
     if req.options:
-        raise DataError(f"mar-kl16 takes no option(s) {', '.join(sorted(req.options))} (only sample)")
+        raise UsageError(f"mar-kl16 takes no option(s) {', '.join(sorted(req.options))} (only sample)")
     state = read_mar_state(req.src)
     arch = infer_ldm_conv(state, req.src.name)
     if not (arch["use_quant_conv"] and arch["use_post_quant_conv"]):
