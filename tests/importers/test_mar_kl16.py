@@ -150,3 +150,17 @@ def test_unknown_option_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="takes no option.s. smaple"):
         import_checkpoint("mar-kl16", CKPT, tmp_path / "out", smaple=True)
     assert not (tmp_path / "out").exists()
+
+
+def test_vae_checkpoints_saved_before_these_fields_still_load(tmp_path):
+    from tokkit.io.checkpoint import save_checkpoint
+
+    tok = create_tokenizer("vae-tiny").eval()
+    save_checkpoint(tok, tmp_path / "old")
+    cfg = json.loads((tmp_path / "old" / "config.json").read_text())
+    new = ("dec_attn_levels", "use_quant_conv", "use_post_quant_conv", "latent_scale", "latent_shift", "encode_sample")
+    cfg["args"] = {k: v for k, v in cfg["args"].items() if k not in new}  # as v0.1.0 wrote it
+    (tmp_path / "old" / "config.json").write_text(json.dumps(cfg))
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(load_tokenizer(tmp_path / "old").reconstruct(x), tok.reconstruct(x))
