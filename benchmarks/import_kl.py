@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peak", nargs=2, metavar=("FAMILY", "IMPL"), help=argparse.SUPPRESS)
     ap.add_argument("--ckpt", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--no-peak-memory", dest="peak_memory", action="store_false", help="skip the memory subprocesses")
     args = ap.parse_args()
     if args.peak:
         return peak(*args.peak, args.batch, args.size, args.ckpt)
@@ -105,17 +106,19 @@ def main() -> None:
             ref, src, ref_fn = build_reference(family, tmp)
             tok, tok_fn = build_tokkit(family, src, tmp)
             with torch.no_grad():
-                times, outs = {"reference": [], "tokkit": []}, {}
+                times, cpu, outs = {"reference": [], "tokkit": []}, {"reference": [], "tokkit": []}, {}
                 for _ in range(args.repeats):
                     for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
-                        t0 = time.perf_counter()
+                        t0, c0 = time.perf_counter(), time.process_time()
                         outs[name] = fn(x)
                         times[name].append(time.perf_counter() - t0)
-                        print(f"{family} {name}: {times[name][-1]:.1f} s", file=sys.stderr, flush=True)
+                        cpu[name].append(time.process_time() - c0)  # steadier than wall time on a loaded machine
+                        print(f"{family} {name}: {times[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s cpu",
+                              file=sys.stderr, flush=True)  # fmt: skip
                 diff = float((outs["reference"] - outs["tokkit"]).abs().max())  # same weights, same images
             del ref, tok, outs
             mem = {}
-            for impl in ("reference", "tokkit"):
+            for impl in ("reference", "tokkit") if args.peak_memory else ():
                 cmd = [sys.executable, __file__, "--peak", family, impl, "--batch", str(args.batch),
                        "--size", str(args.size), "--ckpt", str(tmp / "tokkit")]  # fmt: skip
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -128,6 +131,12 @@ def main() -> None:
             "median_s": med,
             "images_per_s": {k: args.batch / v for k, v in med.items()},
             "speed_ratio_tokkit_over_reference": med["reference"] / med["tokkit"],
+            # each alternating pair ran under about the same load: the median of the pairs' ratios
+            "pairwise_ratio_median": statistics.median(
+                [r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)]
+            ),
+            "cpu_s": cpu,
+            "cpu_ratio_tokkit_over_reference": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
             "memory_mib": mem,
         }
         rows.append(row)
