@@ -54,3 +54,31 @@ def _imported(family: str):
 
 for _family in ("var", "llamagen", "taming"):
     case(f"import:{_family}", 32)(_imported(_family))
+# --- imported published tokenizers (tokkit.importers): the converted checkpoint, loaded as a user loads it
+@case("import:mar-kl16", 32)
+def _mar_kl16_case(tmp_path):
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "mar_kl16_tiny.ckpt"
+    return load_tokenizer(import_checkpoint("mar-kl16", src, tmp_path / "imported")["out"])
+
+
+@case("import:diffusers-vae", 32)
+def _diffusers_vae_case(tmp_path):
+    import pytest
+    import torch
+
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev extra) makes the diffusers-vae source")
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    torch.manual_seed(0)  # FLUX-style: 16 channels, no quant convs, shift factor
+    diffusers.AutoencoderKL(
+        block_out_channels=[32, 64], down_block_types=["DownEncoderBlock2D"] * 2,
+        up_block_types=["UpDecoderBlock2D"] * 2, latent_channels=16, use_quant_conv=False,
+        use_post_quant_conv=False, scaling_factor=0.3611, shift_factor=0.1159,
+    ).save_pretrained(tmp_path / "vae")  # fmt: skip
+    return load_tokenizer(import_checkpoint("diffusers-vae", tmp_path / "vae", tmp_path / "imported")["out"])

@@ -68,7 +68,7 @@ class MSVQ(ConvTokenizer):
             usage_window=c.usage_window,
         )
         self.post_quant_conv = nn.Conv2d(c.code_dim, c.z_channels, 3, padding=1)
-        self.decoder = Decoder(**kw)
+        self.decoder = Decoder(**c.conv_kwargs(decoder=True))
 
     def image_size(self) -> int:
         return self.config.patch_nums[-1] * self.downsample_factor

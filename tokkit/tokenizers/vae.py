@@ -5,8 +5,17 @@ posterior (``sample_posterior``) and adds ``kl_weight * KL / (3*H*W)`` per image
 weight relative to a reconstruction loss summed over pixels, expressed against tokkit's per-pixel
 mean losses.
 
+Imported KL-VAEs (MAR KL-16, diffusers AutoencoderKL; ``tokkit.importers``) also set:
+- ``latent_scale`` / ``latent_shift``: tokkit's latents are ``(z - latent_shift) * latent_scale``, what the
+  downstream generator is trained on (MAR: ``z * 0.2325``; SD: ``z * scaling_factor``; FLUX/SD3:
+  ``(z - shift_factor) * scaling_factor``; per channel when a diffusers config has latents_mean/std);
+  ``decode`` inverts it. A float, or one value per latent channel. Defaults 1 and 0: no change.
+- ``use_quant_conv`` / ``use_post_quant_conv``: FLUX.1 and SD3 have neither 1x1 conv.
+- ``encode_sample``: encode samples the posterior (mean + std * N(0, 1), torch's global RNG) instead of
+  returning its mean; ``features`` stay the (scaled) mean.
+
 Registered variants:
-- ``vae``: MAR/Fluid KL-16: 16 latent channels, stride 16, ch 128, kl_weight 1e-6.
+- ``vae``: MAR/Fluid KL-16: 16 latent channels, stride 16, ch 128, encoder attention at 16x16, kl_weight 1e-6.
 - ``vae-tiny``: a small f8 model with 4 latent channels for CPU training at 64 px.
 """
 
@@ -32,6 +41,11 @@ class VAEConfig(ConvConfig):
     kl_weight: float = 1e-6
     sample_posterior: bool = True
     logvar_clamp: tuple[float, float] = (-30.0, 20.0)
+    use_quant_conv: bool = True
+    use_post_quant_conv: bool = True
+    latent_scale: float | tuple[float, ...] = 1.0
+    latent_shift: float | tuple[float, ...] = 0.0
+    encode_sample: bool = False
 
 
 class VAE(ConvTokenizer):
@@ -44,9 +58,39 @@ class VAE(ConvTokenizer):
         kw = c.conv_kwargs()
         # the encoder emits mean and log-variance: 2 * latent_channels (LDM's double_z)
         self.encoder = Encoder(**{**kw, "z_channels": 2 * c.z_channels})
-        self.quant_conv = nn.Conv2d(2 * c.z_channels, 2 * c.latent_channels, 1)
-        self.post_quant_conv = nn.Conv2d(c.latent_channels, c.z_channels, 1)
-        self.decoder = Decoder(**kw)
+        if not (c.use_quant_conv and c.use_post_quant_conv) and c.z_channels != c.latent_channels:
+            raise UsageError("a VAE without quant convs needs z_channels == latent_channels")
+        # FLUX.1 / SD3 have no 1x1 quant convs: no module, so the state dict matches theirs key for key
+        self.quant_conv = nn.Conv2d(2 * c.z_channels, 2 * c.latent_channels, 1) if c.use_quant_conv else nn.Identity()
+        self.post_quant_conv = nn.Conv2d(c.latent_channels, c.z_channels, 1) if c.use_post_quant_conv else nn.Identity()
+        self.decoder = Decoder(**c.conv_kwargs(decoder=True))
+        for name in ("latent_scale", "latent_shift"):
+            v = getattr(c, name)
+            if isinstance(v, tuple) and len(v) != c.latent_channels:
+                raise UsageError(f"{name} has {len(v)} values for {c.latent_channels} latent channels")
+        scales = c.latent_scale if isinstance(c.latent_scale, tuple) else (c.latent_scale,)
+        if any(float(v) == 0 for v in scales):
+            raise UsageError("latent_scale must not be 0 (decode divides by it)")
+
+    def _affine(self, z: torch.Tensor) -> tuple[torch.Tensor | float, torch.Tensor | float]:
+        """(shift, scale) broadcastable to latents (B, C, h, w)."""
+
+        def bcast(v: float | tuple[float, ...]) -> torch.Tensor | float:
+            if isinstance(v, (tuple, list)):  # one value per channel: (1, C, 1, 1)
+                return torch.tensor(v, dtype=z.dtype, device=z.device).view(1, -1, 1, 1)
+            return float(v)
+
+        return bcast(self.config.latent_shift), bcast(self.config.latent_scale)
+
+    def to_tokens(self, z: torch.Tensor) -> torch.Tensor:
+        """Posterior space -> tokkit's latents: ``(z - shift) * scale``."""
+        shift, scale = self._affine(z)
+        return (z - shift) * scale
+
+    def from_tokens(self, latents: torch.Tensor) -> torch.Tensor:
+        """tokkit's latents -> what the decoder's post_quant_conv takes: ``latents / scale + shift``."""
+        shift, scale = self._affine(latents)
+        return latents / scale + shift
 
     def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mean, logvar), each (B, latent_channels, h, w)."""
@@ -56,8 +100,9 @@ class VAE(ConvTokenizer):
         return mean, logvar.clamp(*self.config.logvar_clamp)
 
     def encode(self, images: torch.Tensor) -> TokenBatch:
-        mean, _ = self.posterior(images)
-        return TokenBatch("continuous", latents=mean, features=mean)
+        mean, logvar = self.posterior(images)
+        z = mean + (0.5 * logvar).exp() * torch.randn_like(mean) if self.config.encode_sample else mean
+        return TokenBatch("continuous", latents=self.to_tokens(z), features=self.to_tokens(mean))
 
     def decode(self, tokens: TokenBatch) -> torch.Tensor:
         z = tokens.latents if tokens.latents is not None else tokens.quantized
@@ -65,7 +110,7 @@ class VAE(ConvTokenizer):
             raise UsageError("vae decode needs latents in the TokenBatch")
         if z.shape[1] != self.config.latent_channels:
             raise UsageError(f"latents have {z.shape[1]} channels, this VAE expects {self.config.latent_channels}")
-        return self.decoder(self.post_quant_conv(z))
+        return self.decoder(self.post_quant_conv(self.from_tokens(z)))
 
     def forward(self, images: torch.Tensor) -> TrainOutput:
         mean, logvar = self.posterior(images)
@@ -75,12 +120,24 @@ class VAE(ConvTokenizer):
         pixels = images.shape[1] * images.shape[2] * images.shape[3]
         stats = {"kl": float(kl.detach()), "latent_std": float(mean.detach().std())}
         return TrainOutput(
-            recon, {"kl": self.config.kl_weight * kl / pixels}, stats, TokenBatch("continuous", latents=mean)
+            recon,
+            {"kl": self.config.kl_weight * kl / pixels},
+            stats,
+            TokenBatch("continuous", latents=self.to_tokens(mean)),
         )
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
-    "vae": dict(latent_channels=16, z_channels=16, ch=128, ch_mult=(1, 1, 2, 2, 4), attn_levels=(), kl_weight=1e-6),
+    # MAR's layout exactly: encoder attention at the 16x16 level, none in the decoder up-blocks
+    "vae": dict(
+        latent_channels=16,
+        z_channels=16,
+        ch=128,
+        ch_mult=(1, 1, 2, 2, 4),
+        attn_levels=(4,),
+        dec_attn_levels=(),
+        kl_weight=1e-6,
+    ),
     "vae-tiny": dict(
         latent_channels=4,
         z_channels=4,

@@ -37,6 +37,9 @@ class ConvConfig:
     attn_levels: tuple[int, ...] = (4,)
     mid_attn: bool = True
     dropout: float = 0.0
+    # the decoder's attention levels (indices into ch_mult); None = the encoder's ``attn_levels``.
+    # MAR's KL-16 has encoder attention at 16x16 and none in its decoder up-blocks.
+    dec_attn_levels: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         _tuples(self)
@@ -45,13 +48,15 @@ class ConvConfig:
     def factor(self) -> int:
         return 2 ** (len(self.ch_mult) - 1)
 
-    def conv_kwargs(self) -> dict[str, Any]:
+    def conv_kwargs(self, decoder: bool = False) -> dict[str, Any]:
+        """Keyword arguments of ``Encoder`` (or ``Decoder`` with ``decoder=True``)."""
+        attn = self.dec_attn_levels if decoder and self.dec_attn_levels is not None else self.attn_levels
         return dict(
             ch=self.ch,
             ch_mult=self.ch_mult,
             num_res_blocks=self.num_res_blocks,
             z_channels=self.z_channels,
-            attn_levels=self.attn_levels,
+            attn_levels=attn,
             mid_attn=self.mid_attn,
             dropout=self.dropout,
         )
@@ -126,7 +131,7 @@ class VQGAN(ConvTokenizer):
             usage_window=c.usage_window,
             project=c.quant_proj,
         )
-        self.decoder = Decoder(**c.conv_kwargs())
+        self.decoder = Decoder(**c.conv_kwargs(decoder=True))
 
     # --- interface -------------------------------------------------------------------------------
     def quantize(self, features: torch.Tensor) -> QuantizeOutput:
