@@ -54,6 +54,8 @@ def _imported(family: str):
 
 for _family in ("var", "llamagen", "taming"):
     case(f"import:{_family}", 32)(_imported(_family))
+
+
 # --- imported published tokenizers (tokkit.importers): the converted checkpoint, loaded as a user loads it
 @case("import:mar-kl16", 32)
 def _mar_kl16_case(tmp_path):
