@@ -204,7 +204,7 @@ def _tokenize_features(
 ) -> tuple[int, int, list[int] | None, int, int, np.ndarray | None]:  # fmt: skip
     from tokkit.data.features import open_features
     from tokkit.io.h5store import StoreWriter
-    from tokkit.io.sharded import finish, open_shard, sharded
+    from tokkit.io.sharded import open_shard, sharded
 
     cfg, k, assign_chunk = _assigner(tokenizer, device)
     counts = np.zeros(k, np.int64)
@@ -248,7 +248,8 @@ def _tokenize_features(
                             except DataError:  # faiss found no finite distance at all
                                 idx, sq = None, None
                             if sq is None or not np.isfinite(sq).all():  # NaN/inf in a row shows in its distance
-                                raise DataError(f"'{features}' has NaN or inf features in rows {r0}..{r1 - 1}")
+                                bad = r0 + int(np.flatnonzero(~np.isfinite(x).all(1))[0]) // t
+                                raise DataError(f"'{features}' has NaN or inf features (first in row {bad})")
                             counts += np.bincount(idx, minlength=k)
                             out_rows = {
                                 "tokens": idx.reshape(r1 - r0, *shape).astype(token_dtype(k)),
@@ -259,7 +260,7 @@ def _tokenize_features(
                             bar.advance(shard.put(r0, out_rows))
                     shard.drain()
                 if shard.writer is not None and not shard.writer.done:
-                    finish(shard.writer)
+                    shard.writer.finish()
             finally:
                 if shard.writer is not None:
                     shard.writer.close()

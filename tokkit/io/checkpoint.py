@@ -208,6 +208,8 @@ def torch_load_checkpoint(path: str | Path) -> Any:
     is refused with one line naming it. A truncated or foreign file is a ``DataError``."""
     import argparse
 
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"checkpoint file '{path}' does not exist")

@@ -49,6 +49,10 @@ def store_attrs(f: h5py.File) -> dict[str, Any]:
     return {k: read_attr(v) for k, v in f.attrs.items()}
 
 
+# Bookkeeping that only an unfinished store needs to resume: dropped by ``finish``.
+RESUME_ATTRS = ("written", "source_next", "num_skipped_at_read", "skipped_at_read", "max_rows")
+
+
 class StoreWriter:
     """Create or resume a store with fixed-size row datasets.
 
@@ -177,6 +181,9 @@ class StoreWriter:
             self.file.attrs["num_rows"] = self.committed
         if self.committed != self.num_rows:
             raise RuntimeError(f"finish() with {self.committed}/{self.num_rows} rows committed")
+        for key in RESUME_ATTRS:  # a finished store has the same attrs however it was written
+            if key in self.file.attrs:
+                del self.file.attrs[key]
         self.set_attrs(**attrs)
         self.file.attrs["complete"] = True
         self.file.flush()

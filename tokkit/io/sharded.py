@@ -15,7 +15,7 @@ are hundreds of GB). Rank 0's writes are the same bytes a single process writes.
 Resume: while incomplete, the store's ``written`` attr lists the finished row intervals (batches
 finish out of order under several ranks); ``committed`` stays the finished prefix. A kill of any
 rank (torchrun then stops the others) loses at most the batches in flight; ``--resume`` with any
-number of processes recomputes exactly the missing batches. ``finish`` drops ``written``.
+number of processes recomputes exactly the missing batches. ``StoreWriter.finish`` drops ``written``.
 """
 
 from __future__ import annotations
@@ -117,14 +117,6 @@ def write_rows(writer: StoreWriter, start: int, arrays: dict[str, np.ndarray]) -
     writer.committed = done[0][1] if done and done[0][0] == 0 else 0
     writer.file.attrs["committed"] = writer.committed
     writer.file.flush()
-
-
-def finish(writer: StoreWriter, **attrs: Any) -> None:
-    """Mark a fully written store complete; the ``written`` bookkeeping goes (a finished store has
-    the same attrs, whatever the number of processes that wrote it)."""
-    if "written" in writer.file.attrs:
-        del writer.file.attrs["written"]
-    writer.finish(**attrs)
 
 
 def missing_batches(num_rows: int, batch_rows: int, written: list[list[int]]) -> list[int]:
@@ -260,7 +252,7 @@ def write_sharded(
                         t.advance(shard.put(row, encode(images, idx)))
                 shard.drain()
             if shard.writer is not None and not shard.writer.done:
-                finish(shard.writer, **finish_attrs, **SkipLog(source, {}).finish_attrs())  # none skipped
+                shard.writer.finish(**finish_attrs, **SkipLog(source, {}).finish_attrs())  # none skipped
         finally:
             if shard.writer is not None:
                 shard.writer.close()
