@@ -4,14 +4,15 @@ A ``KeyTable`` is read as a table: each row is ``(tokkit prefix, source prefix)`
 ``{L}`` (a level), ``{i}`` (a block index) and ``{E}`` (``encoder`` or ``decoder``); ``{R}`` on the
 tokkit side is ``levels - 1 - L`` (decoders the source indexes by level, tokkit by run order).
 ``leaves`` rename the module right after the prefix (``nin_shortcut`` -> ``skip``); ``fused`` lists
-source modules concatenated on dim 0 into one tokkit module (attention ``q``, ``k``, ``v`` -> ``qkv``).
-A source key no row matches is returned as unexpected, never dropped silently.
+source modules concatenated on dim 0 into one tokkit module (attention ``q``, ``k``, ``v`` -> ``qkv``);
+``drop`` lists source key prefixes left out on purpose (loss, discriminator, usage counters), which
+``dropped`` names for the provenance. Any other source key no row matches is returned as unexpected.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -33,6 +34,7 @@ class KeyTable:
     rows: list[tuple[str, str]]
     leaves: list[tuple[str, str]] = field(default_factory=list)
     fused: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._rows = [(tok, _compile(src)) for tok, src in self.rows]
@@ -59,12 +61,18 @@ class KeyTable:
             return prefix + rest, None
         return None
 
+    def dropped(self, state: Mapping[str, torch.Tensor]) -> list[str]:
+        """The source keys ``drop`` leaves out, in file order."""
+        return [k for k in state if k.startswith(self.drop)] if self.drop else []
+
     def convert(self, state: dict[str, torch.Tensor], levels: int) -> tuple[dict[str, torch.Tensor], list[str]]:
         """(tokkit state, unexpected source keys). ``levels``: the number of resolution levels."""
         out: dict[str, torch.Tensor] = {}
         parts: dict[str, dict[int, torch.Tensor]] = {}
         unexpected: list[str] = []
         for key, value in state.items():
+            if self.drop and key.startswith(self.drop):
+                continue
             renamed = self._rename(key, levels)
             if renamed is None:
                 unexpected.append(key)
@@ -119,3 +127,66 @@ def load_strict(
         for k, v in expected.items():
             v.copy_(state[k].to(v.dtype))
     return tokenizer
+
+
+def _few(names: Iterable[str], n: int = 3) -> str:
+    names = sorted(names)
+    return ", ".join(names[:n]) + (f" (+{len(names) - n} more)" if len(names) > n else "")
+
+
+def check_keys(
+    expected: Mapping[str, torch.Tensor | torch.Size | tuple[int, ...]],
+    state: Mapping[str, torch.Tensor],
+    what: str,
+) -> None:
+    """Strict comparison of ``state`` with the expected names and shapes: one line naming the first
+    few missing, unexpected or mis-shaped keys."""
+
+    def shape(v) -> tuple[int, ...]:
+        return tuple(v.shape) if isinstance(v, torch.Tensor) else tuple(v)
+
+    missing = set(expected) - set(state)
+    unexpected = set(state) - set(expected)
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys: {_few(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {_few(unexpected)}")
+        raise DataError(f"{what} does not match: " + "; ".join(parts))
+    wrong = [k for k in sorted(expected) if shape(expected[k]) != shape(state[k])]
+    if wrong:
+        k = wrong[0]
+        raise DataError(
+            f"{what} does not match: {len(wrong)} tensors have other shapes, e.g. {k} is "
+            f"{list(shape(state[k]))}, expected {list(shape(expected[k]))}"
+        )
+
+
+def load_strict_fp32(
+    tokenizer: Tokenizer, state: dict[str, torch.Tensor], what: str, unexpected: Iterable[str] = ()
+) -> Tokenizer:
+    """The VQ families' loader: ``state`` (tokkit names) into ``tokenizer``, every tensor present, none
+    left over (``unexpected``: source keys no row matched), same shapes, else one line naming the first
+    few (``check_keys``). tokkit's own bookkeeping buffers (``initted``) keep their fresh values;
+    tensors are upcast to fp32."""
+    own = tokenizer.state_dict()
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    for k in own:
+        if k.endswith(".initted") and k not in state:
+            state[k] = own[k]
+    check_keys(own, {**state, **{k: torch.empty(0) for k in unexpected}}, what)
+    tokenizer.load_state_dict(state, strict=True)
+    return tokenizer.eval()
+
+
+def summarize(names: Sequence[str], limit: int = 5) -> list[str]:
+    """Dropped key names for the provenance: a group of more than ``limit`` keys under one top-level
+    name becomes ``"loss.* (312 tensors)"``."""
+    groups: dict[str, list[str]] = {}
+    for n in names:
+        groups.setdefault(n.split(".")[0], []).append(n)
+    out: list[str] = []
+    for head, members in groups.items():
+        out.extend([f"{head}.* ({len(members)} tensors)"] if len(members) > limit else members)
+    return out

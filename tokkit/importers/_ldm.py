@@ -1,13 +1,16 @@
 """The LDM / taming conv stack (``encoder.down.L.block.i``, ``mid.block_1``, ``decoder.up.L``) in tokkit's names.
 
-Used by MAR KL-16, LDM-format diffusers single files (SD ``first_stage_model.*``, BFL's FLUX ``ae``) and,
-by the same rules, taming. Reference: LTH14/mar models/vae.py (= CompVis LDM
-``ldm/modules/diffusionmodules/model.py``); REFERENCE-import.md 0.1.
+Used by MAR KL-16, LDM-format diffusers single files (SD ``first_stage_model.*``, BFL's FLUX ``ae``),
+taming and VAR (``LDM_KEYS`` rows after their own). ``infer_ldm_conv`` reads a KL autoencoder's config
+from the published names; ``conv_config`` reads the VQ families' ``ConvConfig`` from tokkit's names.
+Reference: LTH14/mar models/vae.py (= CompVis LDM ``ldm/modules/diffusionmodules/model.py``);
+REFERENCE-import.md 0.1.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -89,4 +92,40 @@ def infer_ldm_conv(state: dict[str, torch.Tensor], source: str) -> dict[str, Any
         mid_attn=enc_mid,
         use_quant_conv=has_quant,
         use_post_quant_conv=has_post,
+    )
+
+
+def count_levels(state: Mapping[str, Any], prefix: str = "encoder.down.", leaf: str = ".block.0.conv1.weight") -> int:
+    """Number of resolution levels: how many ``{prefix}L{leaf}`` keys exist."""
+    n = 0
+    while f"{prefix}{n}{leaf}" in state:
+        n += 1
+    return n
+
+
+def conv_config(state: Mapping[str, torch.Tensor], what: str) -> dict[str, Any]:
+    """The ``ConvConfig`` fields read from a state already renamed to tokkit's names."""
+    try:
+        ch = state["encoder.conv_in.weight"].shape[0]
+        levels = count_levels(state, "encoder.down.", ".blocks.0.conv1.weight")
+        ch_mult = tuple(state[f"encoder.down.{L}.blocks.0.conv1.weight"].shape[0] // ch for L in range(levels))
+        nrb = count_levels(state, "encoder.down.0.blocks.", ".conv1.weight")
+        z = state["encoder.conv_out.weight"].shape[0]
+    except KeyError as e:
+        raise DataError(f"{what} has no {e.args[0]}: not a conv encoder/decoder of this family") from e
+    if levels == 0 or nrb == 0:
+        raise DataError(f"{what} has no encoder blocks: not a checkpoint of this family")
+    enc_attn = tuple(L for L in range(levels) if f"encoder.down.{L}.attn.0.qkv.weight" in state)
+    dec_attn = tuple(
+        L for L in range(levels) if f"decoder.up.{levels - 1 - L}.attn.0.qkv.weight" in state
+    )  # decoder.up.j runs level (levels - 1 - j)
+    if enc_attn != dec_attn:
+        raise DataError(f"{what}: attention at encoder levels {list(enc_attn)} but decoder levels {list(dec_attn)}")
+    return dict(
+        ch=int(ch),
+        ch_mult=ch_mult,
+        num_res_blocks=nrb,
+        z_channels=int(z),
+        attn_levels=enc_attn,
+        mid_attn="encoder.mid.1.qkv.weight" in state,
     )

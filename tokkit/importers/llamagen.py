@@ -17,39 +17,33 @@ import torch
 
 from tokkit.errors import DataError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
-from tokkit.importers._conv import conv_config, count_levels, load_strict
-from tokkit.importers._keys import Table, fuse_qkv, rename
+from tokkit.importers._keymap import KeyTable, load_strict_fp32
+from tokkit.importers._ldm import LDM_KEYS, conv_config, count_levels
 from tokkit.importers.pipeline import read_config_file, state_dict_of
 from tokkit.io.checkpoint import torch_load_checkpoint
 
 UPSTREAM = Upstream("FoundationVision/LlamaGen", "ce98ec4", ("tokenizer/tokenizer_image/vq_model.py",))
-_W = r"(weight|bias)"
-_RES = r"(norm1|conv1|norm2|conv2)"
-
-# published key -> tokkit key. LlamaGen indexes decoder blocks in run order, as tokkit does.
-TABLE: Table = [
-    (rf"(encoder|decoder)\.(conv_in|conv_out|norm_out)\.{_W}", "{1}.{2}.{3}"),
-    (rf"encoder\.conv_blocks\.(\d+)\.res\.(\d+)\.nin_shortcut\.{_W}", "encoder.down.{1}.blocks.{2}.skip.{3}"),
-    (
-        rf"encoder\.conv_blocks\.(\d+)\.res\.(\d+)\.{_RES}\.{_W}",
-        "encoder.down.{1}.blocks.{2}.{3}.{4}",
-    ),
-    (rf"encoder\.conv_blocks\.(\d+)\.attn\.(\d+)\.(norm|q|k|v)\.{_W}", "encoder.down.{1}.attn.{2}.{3}.{4}"),
-    (rf"encoder\.conv_blocks\.(\d+)\.attn\.(\d+)\.proj_out\.{_W}", "encoder.down.{1}.attn.{2}.proj.{3}"),
-    (rf"encoder\.conv_blocks\.(\d+)\.downsample\.conv\.{_W}", "encoder.down.{1}.downsample.conv.{2}"),
-    (rf"(encoder|decoder)\.mid\.(0|2)\.{_RES}\.{_W}", "{1}.mid.{2}.{3}.{4}"),
-    (rf"(encoder|decoder)\.mid\.1\.(norm|q|k|v)\.{_W}", "{1}.mid.1.{2}.{3}"),
-    (rf"(encoder|decoder)\.mid\.1\.proj_out\.{_W}", "{1}.mid.1.proj.{2}"),
-    (rf"decoder\.conv_blocks\.(\d+)\.res\.(\d+)\.nin_shortcut\.{_W}", "decoder.up.{1}.blocks.{2}.skip.{3}"),
-    (rf"decoder\.conv_blocks\.(\d+)\.res\.(\d+)\.{_RES}\.{_W}", "decoder.up.{1}.blocks.{2}.{3}.{4}"),
-    (rf"decoder\.conv_blocks\.(\d+)\.attn\.(\d+)\.(norm|q|k|v)\.{_W}", "decoder.up.{1}.attn.{2}.{3}.{4}"),
-    (rf"decoder\.conv_blocks\.(\d+)\.attn\.(\d+)\.proj_out\.{_W}", "decoder.up.{1}.attn.{2}.proj.{3}"),
-    (rf"decoder\.conv_blocks\.(\d+)\.upsample\.conv\.{_W}", "decoder.up.{1}.upsample.conv.{2}"),
-    (rf"quant_conv\.{_W}", "quantizer.project_in.{1}"),  # (8, 256, 1, 1)
-    (rf"post_quant_conv\.{_W}", "quantizer.project_out.{1}"),  # (256, 8, 1, 1)
-    (r"quantize\.embedding\.weight", "quantizer.codebook.weight"),  # (16384, 8), stored unnormalised
-    (r"quantize\.codebook_used", None),  # usage ring buffer (training)
-]
+# tokkit                                     LlamaGen (decoder blocks in run order, as tokkit)
+TABLE = KeyTable(
+    rows=[
+        ("{E}.conv_in.",                         "{E}.conv_in."),
+        ("encoder.down.{L}.blocks.{i}.",         "encoder.conv_blocks.{L}.res.{i}."),
+        ("encoder.down.{L}.attn.{i}.",           "encoder.conv_blocks.{L}.attn.{i}."),
+        ("encoder.down.{L}.downsample.conv.",    "encoder.conv_blocks.{L}.downsample.conv."),
+        ("{E}.mid.{i}.",                         "{E}.mid.{i}."),                     # res, attn, res
+        ("decoder.up.{L}.blocks.{i}.",           "decoder.conv_blocks.{L}.res.{i}."),
+        ("decoder.up.{L}.attn.{i}.",             "decoder.conv_blocks.{L}.attn.{i}."),
+        ("decoder.up.{L}.upsample.conv.",        "decoder.conv_blocks.{L}.upsample.conv."),
+        ("{E}.norm_out.",                        "{E}.norm_out."),
+        ("{E}.conv_out.",                        "{E}.conv_out."),
+        ("quantizer.project_in.",                "quant_conv."),                      # (8, 256, 1, 1)
+        ("quantizer.project_out.",               "post_quant_conv."),                 # (256, 8, 1, 1)
+        ("quantizer.codebook.",                  "quantize.embedding."),              # (16384, 8), unnormalised
+    ],
+    leaves=LDM_KEYS.leaves,
+    fused=LDM_KEYS.fused,
+    drop=("quantize.codebook_used",),                                             # usage ring buffer (training)
+)  # fmt: skip
 
 
 def recognizes(keys: set[str]) -> bool:
@@ -63,8 +57,8 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
     overrides = dict(overrides or {})
     if not recognizes(set(state)):
         raise DataError("not a LlamaGen VQModel state_dict (no encoder.conv_blocks / quantize.embedding tensors)")
-    r = rename(state, TABLE, levels=count_levels(state, "encoder.conv_blocks.", ".res.0.conv1.weight"))
-    s = fuse_qkv(r.state)
+    levels = count_levels(state, "encoder.conv_blocks.", ".res.0.conv1.weight")
+    s, unexpected = TABLE.convert(state, levels)
     conv = conv_config(s, "the LlamaGen checkpoint")
     k, d = s["quantizer.codebook.weight"].shape
     l2 = bool(overrides.pop("codebook_l2_norm", True))
@@ -72,7 +66,7 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
     if overrides:
         raise DataError(f"unknown LlamaGen config keys: {', '.join(sorted(overrides))}")
     args = dict(**conv, codebook_size=int(k), code_dim=int(d), l2_norm=l2, beta=beta, quant_proj=True)
-    tok = load_strict(create_tokenizer("vqgan", **args), s, "the LlamaGen checkpoint")
+    tok = load_strict_fp32(create_tokenizer("vqgan", **args), s, "the LlamaGen checkpoint", unexpected)
     published = dict(
         codebook_size=int(k),
         codebook_embed_dim=int(d),
@@ -85,7 +79,7 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
         num_res_blocks=conv["num_res_blocks"],
         downsample=2 ** (len(conv["ch_mult"]) - 1),
     )
-    return Imported(tok, published, UPSTREAM, [], dropped=r.dropped)
+    return Imported(tok, published, UPSTREAM, [], dropped=TABLE.dropped(state))
 
 
 def convert(req: ImportRequest) -> Imported:

@@ -22,8 +22,8 @@ import torch
 
 from tokkit.errors import DataError, UsageError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
-from tokkit.importers._conv import LDM_TABLE, conv_config, count_levels, load_strict
-from tokkit.importers._keys import Table, fuse_qkv, rename, summarize
+from tokkit.importers._keymap import KeyTable, load_strict_fp32, summarize
+from tokkit.importers._ldm import LDM_KEYS, conv_config, count_levels
 from tokkit.importers.pipeline import read_config_file, state_dict_of
 from tokkit.io.checkpoint import torch_load_checkpoint
 
@@ -33,14 +33,18 @@ UPSTREAM = Upstream(
     ("taming/models/vqgan.py", "taming/modules/diffusionmodules/model.py", "taming/modules/vqvae/quantize.py"),
 )
 
-# published key -> tokkit key (after the shared LDM rows; q, k, v are then fused into qkv)
-TABLE: Table = [
-    *LDM_TABLE,
-    (r"quant_conv\.(weight|bias)", "quantizer.project_in.{1}"),  # 1x1, z_channels -> embed_dim
-    (r"post_quant_conv\.(weight|bias)", "quantizer.project_out.{1}"),  # 1x1, embed_dim -> z_channels
-    (r"quantize\.embedding\.weight", "quantizer.codebook.weight"),  # (n_embed, embed_dim)
-    (r"loss\..*", None),  # LPIPS + discriminator (training only)
-]
+# tokkit                                     taming (own rows, then the shared LDM rows)
+TABLE = KeyTable(
+    rows=[
+        ("quantizer.project_in.",                "quant_conv."),                      # 1x1, z_channels -> embed_dim
+        ("quantizer.project_out.",               "post_quant_conv."),                 # 1x1, embed_dim -> z_channels
+        ("quantizer.codebook.",                  "quantize.embedding."),              # (n_embed, embed_dim)
+        *LDM_KEYS.rows,
+    ],
+    leaves=LDM_KEYS.leaves,
+    fused=LDM_KEYS.fused,
+    drop=("loss.",),                                                              # LPIPS + discriminator (training)
+)  # fmt: skip
 
 _DD = dict(double_z=False, z_channels=256, resolution=256, in_channels=3, out_ch=3, ch=128,
            ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], dropout=0.0)  # fmt: skip
@@ -101,8 +105,7 @@ def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = N
 
     if "encoder.down.0.block.0.conv1.weight" not in state or "quantize.embedding.weight" not in state:
         raise DataError("not a taming VQModel state_dict (no encoder.down.*.block / quantize.embedding tensors)")
-    r = rename(state, TABLE, levels=count_levels(state))
-    s = fuse_qkv(r.state)
+    s, unexpected = TABLE.convert(state, levels=count_levels(state))
     conv = conv_config(s, "the taming checkpoint")
     k, d = s["quantizer.codebook.weight"].shape
     from_tensors = dict(**conv, codebook_size=int(k), code_dim=int(d))
@@ -114,10 +117,10 @@ def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = N
             raise DataError(f"{where} says {f}={args[f]} but the checkpoint's tensors have {f}={from_tensors[f]}")
         from_tensors["dropout"] = args["dropout"]
     args = dict(**from_tensors, l2_norm=False, beta=0.25, quant_proj=True)
-    tok = load_strict(create_tokenizer("vqgan", **args), s, "the taming checkpoint")
+    tok = load_strict_fp32(create_tokenizer("vqgan", **args), s, "the taming checkpoint", unexpected)
     published = dict(params) if params is not None else dict(embed_dim=int(d), n_embed=int(k))
     published.pop("lossconfig", None)
-    return Imported(tok, published, UPSTREAM, [], dropped=summarize(r.dropped))
+    return Imported(tok, published, UPSTREAM, [], dropped=summarize(TABLE.dropped(state)))
 
 
 def locate(src: Path) -> tuple[Path, Path | None]:

@@ -17,8 +17,8 @@ import torch
 
 from tokkit.errors import DataError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
-from tokkit.importers._conv import LDM_TABLE, conv_config, load_strict
-from tokkit.importers._keys import Table, rename
+from tokkit.importers._keymap import KeyTable, load_strict_fp32
+from tokkit.importers._ldm import LDM_KEYS, conv_config, count_levels
 from tokkit.importers.pipeline import read_config_file, state_dict_of
 from tokkit.io.checkpoint import torch_load_checkpoint
 from tokkit.layers.quantizer import phi_assignment
@@ -27,16 +27,19 @@ UPSTREAM = Upstream("FoundationVision/VAR", "78b9539", ("models/vqvae.py", "mode
 PATCH_NUMS = (1, 2, 3, 4, 5, 6, 8, 10, 13, 16)  # VQVAE(v_patch_nums=...) default, 256 px
 QUANT_RESI = 0.5
 
-# published key -> tokkit key (after the shared LDM rows of the conv encoder/decoder)
-TABLE: Table = [
-    *LDM_TABLE,
-    (r"(quant_conv|post_quant_conv)\.(weight|bias)", "{1}.{2}"),  # 3x3, Cvae -> Cvae
-    (r"quantize\.embedding\.weight", "quantizer.codebook.weight"),  # (V, Cvae)
-    (r"quantize\.quant_resi\.qresi_ls\.(\d+)\.(weight|bias)", "quantizer.phis.{1}.{2}"),  # partially shared
-    (r"quantize\.quant_resi\.qresi\.(weight|bias)", "quantizer.phis.0.{1}"),  # one shared phi
-    (r"quantize\.quant_resi\.(\d+)\.(weight|bias)", "quantizer.phis.{1}.{2}"),  # one phi per scale
-    (r"quantize\.ema_vocab_hit_SV", None),  # training usage statistics
-]
+# tokkit                                     VAR (own rows, then the shared LDM rows)
+TABLE = KeyTable(
+    rows=[
+        ("quantizer.codebook.",                  "quantize.embedding."),              # (V, Cvae)
+        ("quantizer.phis.{i}.",                  "quantize.quant_resi.qresi_ls.{i}."),  # partially shared
+        ("quantizer.phis.0.",                    "quantize.quant_resi.qresi."),       # one shared phi
+        ("quantizer.phis.{i}.",                  "quantize.quant_resi.{i}."),         # one phi per scale
+        *LDM_KEYS.rows,                                                               # quant_conv: 3x3, Cvae -> Cvae
+    ],
+    leaves=LDM_KEYS.leaves,
+    fused=LDM_KEYS.fused,
+    drop=("quantize.ema_vocab_hit_SV",),                                          # training usage statistics
+)  # fmt: skip
 
 
 def recognizes(keys: set[str]) -> bool:
@@ -57,8 +60,7 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
     overrides = dict(overrides or {})
     if not recognizes(set(state)):
         raise DataError("not a VAR VQVAE state_dict (no quantize.embedding / quantize.quant_resi tensors)")
-    r = rename(state, TABLE, levels=_levels(state))
-    s = r.state
+    s, unexpected = TABLE.convert(state, levels=count_levels(state))
     conv = conv_config(s, "the VAR checkpoint")
     v, cvae = s["quantizer.codebook.weight"].shape
     ks = s["quant_conv.weight"].shape[-1]
@@ -82,7 +84,7 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
         l2_norm=False,  # using_znorm=False
         clamp_output=True,
     )
-    tok = load_strict(create_tokenizer("msvq", **args), s, "the VAR checkpoint")
+    tok = load_strict_fp32(create_tokenizer("msvq", **args), s, "the VAR checkpoint", unexpected)
     published = dict(
         vocab_size=int(v),
         z_channels=int(cvae),
@@ -95,13 +97,7 @@ def from_state(state: dict[str, torch.Tensor], overrides: dict[str, Any] | None 
         using_znorm=False,
         image_size=patch_nums[-1] * 2 ** (len(conv["ch_mult"]) - 1),
     )
-    return Imported(tok, published, UPSTREAM, [], dropped=r.dropped)
-
-
-def _levels(state: dict[str, torch.Tensor]) -> int:
-    from tokkit.importers._conv import count_levels
-
-    return count_levels(state)
+    return Imported(tok, published, UPSTREAM, [], dropped=TABLE.dropped(state))
 
 
 def convert(req: ImportRequest) -> Imported:
