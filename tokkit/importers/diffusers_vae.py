@@ -17,7 +17,6 @@ inverts the scaling, then post_quant_conv (when used) and the decoder; no clamp 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tokkit.errors import DataError, UsageError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
 from tokkit.importers._keymap import KeyTable, load_strict
 from tokkit.importers._ldm import LDM_KEYS
+from tokkit.importers.pipeline import read_config_file
 
 UPSTREAM = Upstream(
     "diffusers",
@@ -134,10 +134,7 @@ def read_config(given: str | None, beside: Path | None, weights: Path) -> tuple[
         )
     if not path.is_file():
         raise DataError(f"config '{path}' does not exist; published names: {', '.join(PUBLISHED)}")
-    try:
-        cfg = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DataError(f"config '{path}' is not valid JSON: {e}") from e
+    cfg = read_config_file(path)  # JSON is YAML: one reader for every family's --config
     if not isinstance(cfg, dict) or cfg.get("_class_name", "AutoencoderKL") != "AutoencoderKL":
         kind = cfg.get("_class_name") if isinstance(cfg, dict) else type(cfg).__name__
         raise DataError(f"config '{path}' describes {kind}, not a diffusers AutoencoderKL")
