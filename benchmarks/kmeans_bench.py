@@ -127,12 +127,12 @@ OBJECTIVE = """
 import sys, numpy as np
 sys.path.insert(0, sys.argv[3])
 from kmeans_bench import load
-from tokkit.clustering.kmeans import _faiss_objective
+from tokkit.clustering.kmeans import objective
 c = np.load(sys.argv[2]) if sys.argv[2].endswith(".npy") else None
 if c is None:
     from safetensors.numpy import load_file
     c = load_file(sys.argv[2] + "/model.safetensors")["centroids"]
-print(_faiss_objective(load(sys.argv[1]), c))
+print(objective(load(sys.argv[1]), c))
 """
 
 

@@ -14,7 +14,7 @@ def brute(x: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return d.argmin(1), d.min(1)  # argmin: first of equal minima = lowest index
 
 
-@pytest.mark.parametrize("engine", ["torch", "faiss"])
+@pytest.mark.parametrize("engine", ["torch", "faiss", "numpy"])
 @pytest.mark.parametrize("chunks", [(None, None), (97, 13), (1000, 1)])
 def test_equals_brute_force_with_ties(chunks, engine):
     rng = np.random.default_rng(0)
@@ -32,7 +32,7 @@ def test_equals_brute_force_with_ties(chunks, engine):
     assert (idx[:20] == 3).all()
 
 
-@pytest.mark.parametrize("engine", ["torch", "faiss"])
+@pytest.mark.parametrize("engine", ["torch", "faiss", "numpy"])
 def test_near_ties_decided_in_float64(engine):
     """Points almost equidistant from two centroids (differences below float32 GEMM error)."""
     rng = np.random.default_rng(1)
@@ -45,14 +45,15 @@ def test_near_ties_decided_in_float64(engine):
     np.testing.assert_array_equal(idx.numpy(), brute(x, c)[0])
 
 
-def test_matches_faiss_at_large_k_in_bounded_blocks():
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+def test_matches_faiss_at_large_k_in_bounded_blocks(engine):
     import faiss
 
     rng = np.random.default_rng(2)
     k, d = 16384, 1536  # DiGIT-large codebook size
     c = rng.standard_normal((k, d), dtype=np.float32)
     x = rng.standard_normal((48, d), dtype=np.float32)
-    idx, sq = assign(x, c, block_bytes=8 * 2**20, engine="torch")
+    idx, sq = assign(x, c, block_bytes=8 * 2**20, engine=engine)
     index = faiss.IndexFlatL2(d)
     index.add(c)
     fd, fi = index.search(x, 1)
@@ -63,3 +64,18 @@ def test_matches_faiss_at_large_k_in_bounded_blocks():
 def test_dim_mismatch_is_an_error():
     with pytest.raises(ValueError, match="do not match"):
         assign(np.zeros((3, 4), np.float32), np.zeros((2, 5), np.float32))
+
+
+def test_numpy_engine_marks_non_finite_points():
+    """A NaN or inf point gets a non-finite distance (callers name the row); the others are unaffected."""
+    from tokkit.clustering.assign import NumpyAssigner
+
+    rng = np.random.default_rng(3)
+    c = rng.standard_normal((40, 16)).astype(np.float32)
+    x = rng.standard_normal((300, 16)).astype(np.float32)
+    x[5, 3], x[9, 0] = np.nan, np.inf
+    idx, sq = NumpyAssigner(c, chunk_centroids=7)(x, direct_sqdist=False, chunk_points=64)
+    bad = ~np.isfinite(sq)
+    assert bad[5] and bad[9] and bad.sum() == 2
+    ok = np.isfinite(x).all(1)
+    np.testing.assert_array_equal(idx[ok], brute(x[ok], c)[0])

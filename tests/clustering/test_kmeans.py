@@ -30,6 +30,9 @@ def test_backends_agree_and_objective_is_mean_sq_distance():
         d = ((x[:, None].astype(np.float64) - r.centroids[None].astype(np.float64)) ** 2).sum(-1).min(1).mean()
         assert abs(r.objective - d) / d < 1e-5
         assert all(b <= a * (1 + 1e-6) for a, b in zip(r.objective_history, r.objective_history[1:], strict=False))
+        # a clock per objective: non-decreasing, within the call's own wall time
+        t = r.history_seconds
+        assert len(t) == 16 and all(0 <= u <= v for u, v in zip(t, t[1:], strict=False)) and t[-1] <= r.seconds
     a, b = res["faiss"].objective, res["torch"].objective
     assert abs(a - b) / min(a, b) < 0.02
     assert res["faiss"].objective_history[0] == pytest.approx(res["torch"].objective_history[0], rel=1e-5)
@@ -82,7 +85,7 @@ def test_empty_clusters_are_split_from_large_ones():
         np.concatenate([rng.standard_normal((300, 4)), rng.standard_normal((30, 4)) + 20]).astype(np.float32)
     )
     init = torch.stack([x[0], x[0], x[0], x[300]])  # duplicates: clusters 1 and 2 get no points
-    c, hist, fixed = _lloyd_torch(x, init.clone(), niter=5, spherical=False, n_total=len(x))
+    c, hist, fixed, _ = _lloyd_torch(x, init.clone(), niter=5, spherical=False, n_total=len(x))
     assert fixed >= 2
     idx, _ = assign(x, c)
     assert len(torch.unique(idx)) == 4  # every centroid in use after the splits

@@ -21,6 +21,7 @@ FIT_KEYS = [
     "tol",
     "objective",
     "objective_history",
+    "history_seconds",
     "seconds",
     "backend",
     "init",

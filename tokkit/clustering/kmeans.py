@@ -2,7 +2,9 @@
 
 Objective: mean squared L2 distance of the points to their nearest centroid.
 ``objective_history[0]`` is that of the initial centroids, ``objective_history[i]`` that after
-``i`` updates; ``objective`` is the last entry (the returned centroids).
+``i`` updates; ``objective`` is the last entry (the returned centroids). ``history_seconds[i]`` is
+when ``objective_history[i]`` was known, in seconds since ``kmeans`` was called (init included),
+so a reader can tell how long it took to reach any objective.
 
 The torch backend runs on CPU or CUDA and under ``torch.distributed`` (``torchrun``): each rank
 holds a shard of the points; per-centroid sums (float64), counts and the objective are combined
@@ -61,6 +63,7 @@ class KMeansResult:
     init_sample: int = 0
     iterations: int = 0  # Lloyd updates run (< niter when tol stopped early)
     tol: float = 0.0
+    history_seconds: list[float] = field(default_factory=list)  # when each objective was known
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class KMeansResult:
                 "tol",
                 "objective",
                 "objective_history",
+                "history_seconds",
                 "seconds",
                 "backend",
                 "init",
@@ -251,13 +255,16 @@ def stop_early(history: list[float], tol: float) -> bool:
 
 def _lloyd_torch(
     x: torch.Tensor, c: torch.Tensor, niter: int, spherical: bool, n_total: int, tol: float = 0.0
-) -> tuple[torch.Tensor, list[float], int]:
+) -> tuple[torch.Tensor, list[float], int, list[float]]:
+    """Returns (centroids, history, empty clusters fixed, seconds since the start per history entry)."""
     import torch
 
     from tokkit.clustering.assign import chunk_sizes
 
+    t0 = time.perf_counter()
     p_chunk = max(chunk_sizes(x.shape[0], c.shape[0], c.shape[1])[0], 4096)
     history: list[float] = []
+    seconds: list[float] = []
     fixed = 0
     with task("k-means (torch)", total=niter) as t:
         for _ in range(niter):
@@ -265,6 +272,7 @@ def _lloyd_torch(
             for tensor in (sums, counts, obj):
                 _all_reduce(tensor)
             history.append(float(obj) / n_total)  # all_reduced: every rank decides the same stop
+            seconds.append(time.perf_counter() - t0)
             nonempty = counts > 0
             c = torch.where(nonempty.unsqueeze(1), (sums / counts.clamp_min(1).unsqueeze(1)).float(), c)
             fixed += split_empty(c, counts)
@@ -275,17 +283,20 @@ def _lloyd_torch(
                 break
     _, _, obj = _stats(x, c, p_chunk)
     history.append(float(_all_reduce(obj)) / n_total)
-    return c, history, fixed
+    seconds.append(time.perf_counter() - t0)
+    return c, history, fixed, seconds
 
 
 def _lloyd_faiss(
     x: np.ndarray, init: np.ndarray, niter: int, spherical: bool, seed: int, gpu: bool, tol: float = 0.0
-) -> tuple[np.ndarray, list[float], int]:
+) -> tuple[np.ndarray, list[float], int, list[float]]:
     """faiss Lloyd from ``init``; history = the objective before every update, then that of the
-    returned centroids (one more search, so the reported objective is that of what is saved)."""
+    returned centroids (one more search, so the reported objective is that of what is saved);
+    seconds = when each was known, from faiss's own per-iteration clock."""
     from tokkit.clustering.faiss_import import import_faiss
 
     faiss = import_faiss()
+    t0 = time.perf_counter()
 
     n, d = x.shape
     k = init.shape[0]
@@ -301,6 +312,7 @@ def _lloyd_faiss(
     if hasattr(faiss.ClusteringParameters(), "early_stop_threshold"):
         opts["early_stop_threshold"] = float(tol) if tol > 0 else -1.0  # -1: every iteration
     km = faiss.Kmeans(d, k, **opts)
+    t_train = time.perf_counter() - t0
     with task("k-means (faiss)", total=niter) as t:
         if niter > 0:
             km.train(x, init_centroids=init)
@@ -314,9 +326,11 @@ def _lloyd_faiss(
         history = [msq + 1.0 - 2.0 * s["obj"] / n for s in stats]
     else:
         history = [s["obj"] / n for s in stats]
-    history.append(_faiss_objective(x, cents))
+    seconds = [t_train + float(s.get("time", 0.0)) for s in stats]  # faiss: seconds since train() began
+    history.append(objective(x, cents))
+    seconds.append(time.perf_counter() - t0)
     fixed = int(sum(s["nsplit"] for s in stats))
-    return cents, history, fixed
+    return cents, history, fixed, seconds
 
 
 def _mean_sq_norm(x: np.ndarray, step: int = 1 << 16) -> float:
@@ -326,19 +340,17 @@ def _mean_sq_norm(x: np.ndarray, step: int = 1 << 16) -> float:
     )
 
 
-def _faiss_objective(x: np.ndarray, c: np.ndarray, step: int = 1 << 18) -> float:
-    """Mean squared L2 distance to the nearest of ``c``, by one exact faiss search (float32 GEMM
-    form, summed in float64), in chunks so that memory stays a few MB whatever N is."""
-    from tokkit.clustering.faiss_import import import_faiss
+def objective(x: np.ndarray, c: np.ndarray, step: int = 1 << 18) -> float:
+    """Mean squared L2 distance to the nearest of ``c`` (float32 GEMM form, as faiss reports it,
+    summed in float64), by ``NumpyAssigner`` (torch-free, faster than a faiss-cpu search), in
+    chunks so that memory stays a few MB whatever N is."""
+    from tokkit.clustering.assign import NumpyAssigner
 
-    faiss = import_faiss()
-
-    index = faiss.IndexFlatL2(c.shape[1])
-    index.add(np.ascontiguousarray(c, dtype=np.float32))
+    a = NumpyAssigner(c)
     total = 0.0
     for i in range(0, len(x), step):
-        dist, _ = index.search(x[i : i + step], 1)
-        total += float(np.maximum(dist[:, 0], 0).sum(dtype=np.float64))
+        _, dist = a(x[i : i + step], exact=False, direct_sqdist=False)
+        total += float(dist.sum(dtype=np.float64))
     return total / len(x)
 
 
@@ -439,7 +451,8 @@ def kmeans(
             c0 = c0t.numpy()
         if spherical:
             c0 = c0 / np.maximum(np.linalg.norm(c0, axis=1, keepdims=True), 1e-12)
-        cents, history, fixed = _lloyd_faiss(xn, c0, niter, spherical, seed, use_faiss_gpu, tol)
+        t_lloyd = time.perf_counter() - t0
+        cents, history, fixed, secs = _lloyd_faiss(xn, c0, niter, spherical, seed, use_faiss_gpu, tol)
         dev_name = "cuda (faiss-gpu)" if use_faiss_gpu else "cpu"
     else:
         import torch
@@ -452,7 +465,8 @@ def kmeans(
         if spherical:
             c0t = torch.nn.functional.normalize(c0t, dim=1)
         xd = xt.to(dev) if dev.type == "cuda" and xt.numel() * 4 < _free_cuda_bytes(dev) // 2 else xt
-        c, history, fixed = _lloyd_torch(xd, c0t.to(dev), niter, spherical, n_total, tol)
+        t_lloyd = time.perf_counter() - t0
+        c, history, fixed, secs = _lloyd_torch(xd, c0t.to(dev), niter, spherical, n_total, tol)
         cents = c.cpu().numpy()
         dev_name = str(dev)
     return KMeansResult(
@@ -471,6 +485,7 @@ def kmeans(
         init_sample=used,
         iterations=len(history) - 1,
         tol=float(tol),
+        history_seconds=[round(t_lloyd + s, 4) for s in secs],
     )
 
 

@@ -12,7 +12,7 @@ centroid, chunked over points and centroids; written and committed chunk by chun
 From a feature store the chunks hold ``CHUNK_POINTS`` points (and at most ``CHUNK_BYTES`` of
 float32), whatever T is: 65,536 rows of pooled (N, 1, D) vectors or 256 rows of (N, 256, D)
 grids, one faiss search each. That path (on CPU) imports no torch: the checkpoint's centroids are
-read with safetensors' numpy API and assigned with ``FaissAssigner``. Under ``torchrun`` the
+read with safetensors' numpy API and assigned with ``NumpyAssigner``. Under ``torchrun`` the
 chunks (or image batches) are shared among the ranks and rank 0 writes (``tokkit.io.sharded``).
 """
 
@@ -174,12 +174,11 @@ def _load_centroids(tokenizer: str | Path) -> tuple[Any, np.ndarray]:
 def _assigner(tokenizer: str | Path, device: str) -> tuple[Any, int, Any]:
     """(config, K, assign(x (P, D) float32 numpy) -> (indices, sqdist))."""
     if _cpu_only(device):
-        from tokkit.clustering.assign import FaissAssigner, _has_faiss
+        from tokkit.clustering.assign import NumpyAssigner
 
-        if _has_faiss():
-            cfg, c = _load_centroids(tokenizer)
-            fa = FaissAssigner(c)
-            return cfg, len(c), lambda x: fa(x, direct_sqdist=False)
+        cfg, c = _load_centroids(tokenizer)
+        na = NumpyAssigner(c)
+        return cfg, len(c), lambda x: na(x, direct_sqdist=False)
     import torch
 
     from tokkit.clustering.assign import assign
@@ -243,11 +242,8 @@ def _tokenize_features(
                             x = np.ascontiguousarray(src.read(r0, r1), dtype=np.float32).reshape(-1, d)  # (P, D)
                             if normalize:
                                 x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-                            try:
-                                idx, sq = assign_chunk(x)
-                            except DataError:  # faiss found no finite distance at all
-                                idx, sq = None, None
-                            if sq is None or not np.isfinite(sq).all():  # NaN/inf in a row shows in its distance
+                            idx, sq = assign_chunk(x)
+                            if not np.isfinite(sq).all():  # NaN/inf in a row shows in its distance
                                 bad = r0 + int(np.flatnonzero(~np.isfinite(x).all(1))[0]) // t
                                 raise DataError(f"'{features}' has NaN or inf features (first in row {bad})")
                             counts += np.bincount(idx, minlength=k)

@@ -236,6 +236,7 @@ def fit_kmeans(
         "tol",
         "objective",
         "objective_history",
+        "history_seconds",
         "seconds",
         "backend",
         "init",
