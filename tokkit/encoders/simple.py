@@ -69,7 +69,9 @@ class TokenizerEncoder(FeatureEncoder):
         self.tokenizer = load_tokenizer(path)
         self.tokenizer.requires_grad_(False)
         args = read_checkpoint_config(path).get("args", {})
-        self.input_size = int(args.get("image_size") or args.get("resolution") or 256)
+        # the tokenizer's own size first: an imported VAR fixes it by its last scale, not by an arg
+        native = getattr(self.tokenizer, "native_image_size", None)
+        self.input_size = int(native or args.get("image_size") or args.get("resolution") or 256)
         self.l2_normalize = bool(l2_normalize)
         with torch.no_grad():
             f = self._features(torch.zeros(1, 3, self.input_size, self.input_size))
