@@ -9,7 +9,7 @@ from typing import Any
 
 from tokkit.errors import DataError, TokkitError, UsageError, WeightsMissingError
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"
 
 _LAZY = {
     "load_tokenizer": "tokkit.io.checkpoint",

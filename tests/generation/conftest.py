@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.metrics.helpers import NAMES, MetricVQ, PixFeatures, VQConfig
+from tests.metrics.helpers import NAMES, MetricVQ, VQConfig, registered, save_all
 from tokkit.generation import ProbeConfig
 from tokkit.tokenizers import TokenBatch
 
@@ -30,16 +30,8 @@ GEN_NAMES = {**NAMES, "test-gen-nofeat": lambda **kw: NoFeatureVQ(VQConfig(**kw)
 
 @pytest.fixture(autouse=True, scope="package")
 def _registered():
-    from tokkit.metrics.fid import FID_FEATURES
-    from tokkit.tokenizers import TOKENIZERS, register_tokenizer
-
-    for name, factory in GEN_NAMES.items():
-        register_tokenizer(name, factory)
-    FID_FEATURES.register("test-pixfeat", PixFeatures)
-    yield
-    for name in GEN_NAMES:
-        TOKENIZERS.unregister(name)
-    FID_FEATURES.unregister("test-pixfeat")
+    with registered(GEN_NAMES):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +46,4 @@ def _env(tmp_path, monkeypatch):
 
 @pytest.fixture
 def ckpts(tmp_path):
-    from tokkit.io.checkpoint import save_checkpoint
-    from tokkit.tokenizers import create_tokenizer
-
-    return {name: save_checkpoint(create_tokenizer(name), tmp_path / name) for name in GEN_NAMES}
+    return save_all(GEN_NAMES, tmp_path)

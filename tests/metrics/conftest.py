@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.metrics.helpers import NAMES, PixFeatures
+from tests.metrics.helpers import NAMES, registered, save_all
 
 
 @pytest.fixture(autouse=True, scope="package")
 def _registered():
-    from tokkit.metrics.fid import FID_FEATURES
-    from tokkit.tokenizers import TOKENIZERS, register_tokenizer
-
-    for name, factory in NAMES.items():
-        register_tokenizer(name, factory)
-    FID_FEATURES.register("test-pixfeat", PixFeatures)
-    yield
-    for name in NAMES:
-        TOKENIZERS.unregister(name)
-    FID_FEATURES.unregister("test-pixfeat")
+    with registered(NAMES):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +23,4 @@ def _cache_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def ckpts(tmp_path):
     """Saved checkpoints of the three test tokenizers: {name: path}."""
-    from tokkit.io.checkpoint import save_checkpoint
-    from tokkit.tokenizers import create_tokenizer
-
-    return {name: save_checkpoint(create_tokenizer(name), tmp_path / name) for name in NAMES}
+    return save_all(NAMES, tmp_path)

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -175,3 +177,28 @@ NAMES = {
     "test-metrics-msvq": lambda **kw: MetricMSVQ(VQConfig(**kw)),
     "test-metrics-ae": lambda **kw: MetricAE(AEConfig(**kw)),
 }
+
+
+@contextlib.contextmanager
+def registered(names: dict) -> Iterator[None]:
+    """Register the tokenizer factories ``names`` and the ``test-pixfeat`` FID network, then remove them."""
+    from tokkit.metrics.fid import FID_FEATURES
+    from tokkit.tokenizers import TOKENIZERS, register_tokenizer
+
+    for name, factory in names.items():
+        register_tokenizer(name, factory)
+    FID_FEATURES.register("test-pixfeat", PixFeatures)
+    try:
+        yield
+    finally:
+        for name in names:
+            TOKENIZERS.unregister(name)
+        FID_FEATURES.unregister("test-pixfeat")
+
+
+def save_all(names: dict, root) -> dict:
+    """Saved checkpoints of the registered test tokenizers ``names``: {name: path}."""
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers import create_tokenizer
+
+    return {name: save_checkpoint(create_tokenizer(name), root / name) for name in names}
