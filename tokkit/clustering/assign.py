@@ -122,13 +122,7 @@ def _assign(
             else:
                 v, i = blk.min(1)  # first minimum on ties
                 many = torch.zeros_like(v, dtype=torch.bool)
-            if exact:
-                better = v < best_v - margin
-                close = ~better & (v <= best_v + margin)
-                amb = torch.where(better, many, amb | close)
-            take = v < best_v
-            best_v = torch.where(take, v, best_v)
-            best_i = torch.where(take, i + k0, best_i)
+            best_v, best_i, amb = _merge_block(torch.where, v, i + k0, many, best_v, best_i, amb, margin)
         if exact:
             _resolve(xb, c, best_i, amb, kc, cmax, block_bytes)
         if exact and direct_sqdist:
@@ -141,6 +135,20 @@ def _assign(
     if as_numpy:
         return out_i.numpy(), out_d.numpy()
     return out_i, out_d
+
+
+def _merge_block(where: Any, v: Any, i: Any, many: Any, best_v: Any, best_i: Any, amb: Any, margin: Any):
+    """Fold one centroid block into the running best (torch or numpy arrays, ``where`` of either).
+
+    ``v``/``i``: the block's best value and global index per point; ``many``: its runner-up lies
+    within ``margin`` (None when not exact). A point stays ambiguous while some other block came
+    within the margin of its best; a clearly better block resets the mark to that block's own."""
+    if amb is not None:
+        better = v < best_v - margin
+        close = ~better & (v <= best_v + margin)
+        amb = where(better, many, amb | close)
+    take = v < best_v  # strict: the first (lowest-index) of equal minima stays
+    return where(take, v, best_v), where(take, i, best_i), amb
 
 
 def _resolve(
@@ -234,7 +242,7 @@ class NumpyAssigner:
         margin = 2.0 * (self.d + 2) * _U32 * (2.0 * np.sqrt(xn) * self.cmax + self.cmax**2) + 1e-30
         best_v = np.full(m, np.inf, np.float32)
         best_i = np.zeros(m, np.int64)
-        amb = np.zeros(m, bool)
+        amb = np.zeros(m, bool) if exact else None
         for k0 in range(0, self.k, kc):
             kb = min(kc, self.k - k0)
             g = np.matmul(xb, self.ct[:, k0 : k0 + kb], out=buf[: m * kb].reshape(m, kb))  # (m, Kb)
@@ -242,19 +250,16 @@ class NumpyAssigner:
             g += self.cn[k0 : k0 + kb]
             i = g.argmin(1)  # first minimum on ties
             v = g[rows, i]
+            many = None
             if exact:
                 if kb > 1:
                     g[rows, i] = np.inf
                     many = g.min(1) <= v + margin
                 else:
                     many = np.zeros(m, bool)
-                better = v < best_v - margin
-                close = ~better & (v <= best_v + margin)
-                amb = np.where(better, many, amb | close)
-            take = v < best_v
-            best_v = np.where(take, v, best_v)
-            best_i = np.where(take, i + k0, best_i)
-        amb &= np.isfinite(xn)  # a NaN/inf point has no decision to make: its distance flags it
+            best_v, best_i, amb = _merge_block(np.where, v, i + k0, many, best_v, best_i, amb, margin)
+        if exact:
+            amb &= np.isfinite(xn)  # a NaN/inf point has no decision to make: its distance flags it
         if exact and amb.any():
             r = np.flatnonzero(amb)
             step = max(1, self.block_bytes // (8 * self.k))  # (rows, K) float64 block within budget
