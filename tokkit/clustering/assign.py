@@ -137,7 +137,9 @@ def _assign(
     return out_i, out_d
 
 
-def _merge_block(where: Any, v: Any, i: Any, many: Any, best_v: Any, best_i: Any, amb: Any, margin: Any):
+def _merge_block(
+    where: Any, v: Any, i: Any, many: Any, best_v: Any, best_i: Any, amb: Any, margin: Any
+) -> tuple[Any, Any, Any]:
     """Fold one centroid block into the running best (torch or numpy arrays, ``where`` of either).
 
     ``v``/``i``: the block's best value and global index per point; ``many``: its runner-up lies

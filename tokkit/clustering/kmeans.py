@@ -343,7 +343,7 @@ def _mean_sq_norm(x: np.ndarray, step: int = 1 << 16) -> float:
 def objective(x: np.ndarray, c: np.ndarray, step: int = 1 << 18) -> float:
     """Mean squared L2 distance to the nearest of ``c`` (float32 GEMM form, as faiss reports it,
     summed in float64), by ``NumpyAssigner`` (torch-free, faster than a faiss-cpu search), in
-    chunks so that memory stays a few MB whatever N is."""
+    chunks so that memory stays one distance block (64 MiB) whatever N is."""
     from tokkit.clustering.assign import NumpyAssigner
 
     a = NumpyAssigner(c)

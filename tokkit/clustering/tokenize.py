@@ -11,7 +11,7 @@ centroid, chunked over points and centroids; written and committed chunk by chun
 
 From a feature store the chunks hold ``CHUNK_POINTS`` points (and at most ``CHUNK_BYTES`` of
 float32), whatever T is: 65,536 rows of pooled (N, 1, D) vectors or 256 rows of (N, 256, D)
-grids, one faiss search each. That path (on CPU) imports no torch: the checkpoint's centroids are
+grids, one assignment each. That path (on CPU) imports no torch: the checkpoint's centroids are
 read with safetensors' numpy API and assigned with ``NumpyAssigner``. Under ``torchrun`` the
 chunks (or image batches) are shared among the ranks and rank 0 writes (``tokkit.io.sharded``).
 """
