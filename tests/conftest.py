@@ -71,3 +71,14 @@ def _no_user_weights_or_caches(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("TOKKIT_CACHE_DIR", str(home / "tokkit-cache"))
     monkeypatch.setenv("TOKKIT_OFFLINE", "1")
     monkeypatch.delenv("TOKKIT_WEIGHTS_DIR", raising=False)
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """No download, no hub/torch cache, an empty TOKKIT_WEIGHTS_DIR (returned)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    (tmp_path / "weights").mkdir()
+    monkeypatch.setenv("TOKKIT_WEIGHTS_DIR", str(tmp_path / "weights"))
+    return tmp_path / "weights"

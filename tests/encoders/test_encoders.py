@@ -10,17 +10,6 @@ from tokkit.encoders import ENCODERS, create_encoder
 from tokkit.errors import DataError, UsageError, WeightsMissingError
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """No download, no hub/torch cache, an empty TOKKIT_WEIGHTS_DIR."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    (tmp_path / "weights").mkdir()
-    monkeypatch.setenv("TOKKIT_WEIGHTS_DIR", str(tmp_path / "weights"))
-    return tmp_path / "weights"
-
-
 def _photo(name: str, size: int = 224) -> torch.Tensor:
     import skimage.data
 

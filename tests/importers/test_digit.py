@@ -39,15 +39,6 @@ def tiny_encoder():
     ENCODERS.unregister(TINY)
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    (tmp_path / "weights").mkdir()
-    monkeypatch.setenv("TOKKIT_WEIGHTS_DIR", str(tmp_path / "weights"))
-
-
 def _meta_state(pos_embed: np.ndarray | None = None) -> dict[str, torch.Tensor]:
     sd = torch.load(META_PTH, weights_only=True)
     if pos_embed is not None:

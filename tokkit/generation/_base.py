@@ -151,6 +151,28 @@ class Generator(nn.Module):
         logits = self.head(z)
         return F.cross_entropy(logits.reshape(b * t, -1).float(), target.reshape(-1), reduction="none").view(b, t)
 
+    @torch.no_grad()
+    def held_out_loss(self, data: TokenSet, batch_size: int, seed: int, device: torch.device,
+                      outputs: Any) -> tuple[float, int, int]:  # fmt: skip
+        """(summed per-token loss, correct top-1 predictions, tokens scored) over ``data``, in batches.
+
+        ``outputs(batch, rows)`` gives the transformer outputs z (B, L, d) and the (B, L) mask of the
+        tokens to score (None: all); the diffusion loss uses the fixed ``eval_draws`` of each row."""
+        total, correct, n = 0.0, 0, 0
+        for i in range(0, len(data.tokens), batch_size):
+            rows = range(i, min(i + batch_size, len(data.tokens)))
+            b = data.batch(torch.arange(rows.start, rows.stop), device)
+            z, mask = outputs(b, rows)
+            draws = {k: v.to(device) for k, v in self.eval_draws(seed, rows).items()}
+            loss = self.token_loss(z, b["tokens"], draws=draws)
+            hit = self.head(z).argmax(-1) == b["tokens"] if self.head_kind == "categorical" else None
+            if mask is not None:
+                loss, hit = loss * mask, (hit & mask if hit is not None else None)
+            total += float(loss.double().sum())
+            correct += int(hit.sum()) if hit is not None else 0
+            n += int(mask.sum()) if mask is not None else len(rows) * self.seq_len
+        return total, correct, n
+
     def eval_draws(self, seed: int, indices: range) -> dict[str, torch.Tensor]:
         """Fixed per-sample timesteps and noise for a held-out diffusion loss (empty for categorical)."""
         if self.head_kind != "diffusion":

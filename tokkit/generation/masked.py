@@ -76,19 +76,12 @@ class RandomOrderGenerator(Generator):
 
         return per_sample(seed, indices, 31, one)
 
-    @torch.no_grad()
     def evaluate(self, data: TokenSet, batch_size: int, seed: int, device: torch.device) -> dict[str, Any]:
-        total, correct, n = 0.0, 0, 0
-        for i in range(0, len(data.tokens), batch_size):
-            idx = torch.arange(i, min(i + batch_size, len(data.tokens)))
-            b = data.batch(idx, device)
-            mask = self.eval_masks(seed, range(i, i + len(idx))).to(device)
-            z = self.forward_masked(b["tokens"], mask, self.class_ids(b.get("labels"), len(idx), device))
-            draws = {k: v.to(device) for k, v in self.eval_draws(seed, range(i, i + len(idx))).items()}
-            total += float((self.token_loss(z, b["tokens"], draws=draws) * mask).double().sum())
-            if self.head_kind == "categorical":
-                correct += int(((self.head(z).argmax(-1) == b["tokens"]) & mask).sum())
-            n += int(mask.sum())
+        def outputs(b: dict[str, torch.Tensor], rows: range) -> tuple[torch.Tensor, torch.Tensor]:
+            mask = self.eval_masks(seed, rows).to(device)  # the held-out tokens of each row, fixed by seed
+            return self.forward_masked(b["tokens"], mask, self.class_ids(b.get("labels"), len(rows), device)), mask
+
+        total, correct, n = self.held_out_loss(data, batch_size, seed, device, outputs)
         s = _scores(self.head_kind, total / n, correct / n, self.seq_len,
                     "masked-token cross-entropy at the training mask ratios (not an NLL)")  # fmt: skip
         if self.head_kind == "categorical":

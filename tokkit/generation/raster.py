@@ -35,20 +35,11 @@ class RasterGenerator(Generator):
         cls = self.class_ids(batch.get("labels"), len(tokens), tokens.device, self.config.label_dropout, g)
         return self.token_loss(self.forward_all(tokens, cls), tokens).mean()
 
-    @torch.no_grad()
     def evaluate(self, data: TokenSet, batch_size: int, seed: int, device: torch.device) -> dict[str, Any]:
-        total, correct, n = 0.0, 0, 0
-        for i in range(0, len(data.tokens), batch_size):
-            idx = torch.arange(i, min(i + batch_size, len(data.tokens)))
-            b = data.batch(idx, device)
-            cls = self.class_ids(b.get("labels"), len(idx), device)
-            z = self.forward_all(b["tokens"], cls)
-            draws = self.eval_draws(seed, range(i, i + len(idx)))
-            total += float(self.token_loss(z, b["tokens"], draws={k: v.to(device) for k, v in draws.items()})
-                           .double().sum())  # fmt: skip
-            if self.head_kind == "categorical":
-                correct += int((self.head(z).argmax(-1) == b["tokens"]).sum())
-            n += len(idx) * self.seq_len
+        def outputs(b: dict[str, torch.Tensor], rows: range) -> tuple[torch.Tensor, None]:
+            return self.forward_all(b["tokens"], self.class_ids(b.get("labels"), len(rows), device)), None
+
+        total, correct, n = self.held_out_loss(data, batch_size, seed, device, outputs)
         return _scores(self.head_kind, total / n, correct / n, self.seq_len, "next-token NLL (an exact NLL)")
 
     @torch.no_grad()
