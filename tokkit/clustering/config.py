@@ -19,3 +19,21 @@ class KMeansConfig:
     encoder_weights: str | None = None
     random_init: bool = False
     decoder: dict[str, Any] | None = None
+    # the identifying attributes of the feature file the codebook was fit on (those it had of
+    # STORE_IDENTITY_KEYS); tokenize --features compares them with the file it is given
+    fitted_on: dict[str, Any] | None = None
+
+
+# what says which features a file holds: compared between the file a codebook was fit on and the
+# file it tokenizes (the grid is not: the same encoder may see another image size elsewhere)
+STORE_IDENTITY_KEYS = ("encoder", "layer", "image_size", "normalisation", "l2_normalize")
+
+
+def store_identity(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The STORE_IDENTITY_KEYS a feature file records (none, some or all), as JSON values."""
+    out: dict[str, Any] = {}
+    for key in STORE_IDENTITY_KEYS:
+        if key in attrs:
+            v = attrs[key]
+            out[key] = v.tolist() if hasattr(v, "tolist") else v
+    return out

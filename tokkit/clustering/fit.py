@@ -189,11 +189,11 @@ def _config_from_features(
 ) -> tuple[Any, str | None]:  # fmt: skip
     """The tokenizer config of a codebook fit on ``src``: the encoder a tokkit store records, the
     one named by ``--encoder`` for features from elsewhere, or none (``encoder=None``)."""
-    from tokkit.clustering.config import KMeansConfig
+    from tokkit.clustering.config import KMeansConfig, store_identity
 
     a = src.attrs
     names_encoder = encoder is not None or layer is not None or weights or random_init or image_size
-    common = dict(spherical=spherical, codebook_size=k, dim=src.dim)
+    common = dict(spherical=spherical, codebook_size=k, dim=src.dim, fitted_on=store_identity(a))
     if not src.external:
         if names_encoder:
             raise UsageError(

@@ -62,15 +62,27 @@ def chunk_rows_for(t: int, d: int) -> int:
 
 
 def _check_store_matches(cfg: Any, attrs: dict[str, Any], d: int, features: str) -> None:
+    """A codebook tokenizes a file of its own kind of features: same dimension, and the identifying
+    attributes both files record agree (a file that records none of them is taken on trust)."""
+    from tokkit.clustering.config import store_identity
+
     if d != cfg.dim:
         raise DataError(
             f"'{features}' holds {d}-d features but the codebook is {cfg.dim}-d",
             hint="extract with the tokenizer's encoder",
         )
-    for key, want in (("encoder", cfg.encoder), ("layer", str(cfg.layer)), ("image_size", cfg.image_size)):
-        if key in attrs and want is not None and str(attrs[key]) != str(want):
+    given = store_identity(attrs)
+    if cfg.fitted_on is not None:  # the codebook knows the file it was fit on: compare those attributes
+        wanted = cfg.fitted_on
+        what = "the codebook was fit on features with"
+    else:  # an older checkpoint, or one fit on images: compare the encoder settings it has
+        wanted = {"encoder": cfg.encoder, "layer": cfg.layer, "image_size": cfg.image_size}
+        what = "the tokenizer uses"
+    for key in ("encoder", "layer", "image_size", "normalisation"):
+        want = wanted.get(key)
+        if key in given and want is not None and str(given[key]) != str(want):
             raise DataError(
-                f"'{features}' was extracted with {key}={attrs[key]!r}, the tokenizer uses {want!r}",
+                f"'{features}' was extracted with {key}={given[key]!r}, {what} {key}={want!r}",
                 hint="extract again with the tokenizer's encoder settings",
             )
     if bool(attrs.get("l2_normalize", False)) and not cfg.l2_normalize:
