@@ -5,15 +5,60 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sys
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions, Group
+from rich.panel import Panel
+from rich.table import Table
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-stdout = Console(soft_wrap=True)
-stderr = Console(stderr=True)
+# Output that is not a terminal (a pipe, a CI log, a file) is read and copied from: it gets at least
+# this width, and no table cell is ever cut with an ellipsis (a long cell folds onto more lines).
+PIPED_WIDTH = 160
+
+
+def fold_tables(renderable: Any) -> Any:
+    """Set every column of every table in ``renderable`` (tables, panels, groups) to fold, not cut."""
+    if isinstance(renderable, Table):
+        for column in renderable.columns:
+            if column.overflow == "ellipsis":
+                column.overflow = "fold"
+            column.no_wrap = False
+        for row_cells in (c._cells for c in renderable.columns):
+            for cell in row_cells:
+                fold_tables(cell)
+    elif isinstance(renderable, Panel):
+        fold_tables(renderable.renderable)
+    elif isinstance(renderable, Group):
+        for r in renderable.renderables:
+            fold_tables(r)
+    return renderable
+
+
+class TokkitConsole(Console):
+    """A rich Console whose tables never lose text: cells fold, and a pipe gets ``PIPED_WIDTH``
+    columns (unless ``COLUMNS`` says otherwise); a terminal keeps its own width."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self._width is None and not self.is_terminal and not os.environ.get("COLUMNS"):
+            return ConsoleDimensions(max(dims.width, PIPED_WIDTH), dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(fold_tables(o) for o in objects), **kwargs)
+
+
+stdout = TokkitConsole(soft_wrap=True)
+stderr = TokkitConsole(stderr=True)
 
 
 def _jsonable(x: Any) -> Any:
