@@ -10,10 +10,10 @@ import sys
 from typing import Any
 
 from rich.console import Console, ConsoleDimensions, Group
-from rich.panel import Panel
-from rich.table import Table
 from rich.logging import RichHandler
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 # Output that is not a terminal (a pipe, a CI log, a file) is read and copied from: it gets at least
 # this width, and no table cell is ever cut with an ellipsis (a long cell folds onto more lines).
