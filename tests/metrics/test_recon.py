@@ -164,3 +164,30 @@ def test_one_image_gives_null_rfid_with_a_warning_and_too_many_are_clamped(ckpts
 def test_size_mismatch_is_a_usage_error(ckpts):
     with pytest.raises(UsageError, match="multiple of 4"):
         evaluate_recon(ckpts["test-metrics-vq"], DATA, image_size=18, fid_features="test-pixfeat")
+
+
+def test_offline_lpips_is_tried_once_per_process(ckpts, monkeypatch):
+    """An offline machine without the AlexNet file: one download attempt for a whole comparison,
+    not one per tokenizer; every evaluation still names the reason LPIPS is null."""
+    import tokkit.io.weights as weights
+    import tokkit.metrics.recon as recon
+
+    monkeypatch.delenv("TOKKIT_OFFLINE", raising=False)
+    monkeypatch.setattr(weights, "_FAILED_DOWNLOADS", {})
+    monkeypatch.setattr(recon, "_LPIPS_CACHE", {})
+    tries = []
+
+    def no_network(url, target, timeout=20.0):
+        tries.append(url)
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(weights, "_download", no_network)
+    results = [evaluate_recon(ckpts[name], DATA, fid_features="test-pixfeat") for name in sorted(ckpts)]
+    assert len(tries) == 1
+    for r in results:
+        reason = r["protocol"]["lpips"]["reason"]
+        assert r["lpips"] is None and ALEXNET_FILE in reason and "OSError" in reason
+    # and the remembered failure reaches another caller of the same file too
+    with pytest.raises(Exception, match="could not be downloaded"):
+        weights.resolve_weight_file(ALEXNET_FILE, tries[0])
+    assert len(tries) == 1

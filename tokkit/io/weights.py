@@ -17,6 +17,9 @@ from tokkit.errors import WeightsMissingError
 
 log = logging.getLogger("tokkit.weights")
 _TRUE = ("1", "true", "yes", "on")
+# url -> why its download failed in this process: an offline machine is asked once, not once per
+# tokenizer (each try can wait for a network timeout)
+_FAILED_DOWNLOADS: dict[str, str] = {}
 
 
 def hub_checkpoint_dir() -> Path:
@@ -72,14 +75,17 @@ def resolve_weight_file(
         if p.is_file():
             return p
     if url is not None and not offline():
-        try:
-            log.info("downloading %s", url)
-            _download(url, hub / filename)
-            return hub / filename
-        except Exception as e:  # offline, proxy, DNS: all mean "not available here"
-            raise WeightsMissingError(
-                f"{what + ' ' if what else ''}weights {filename} are not on this machine and could not be "
-                f"downloaded ({e.__class__.__name__})",
-                hint=where,
-            ) from e
+        failed = _FAILED_DOWNLOADS.get(url)
+        if failed is None:
+            try:
+                log.info("downloading %s", url)
+                _download(url, hub / filename)
+                return hub / filename
+            except Exception as e:  # offline, proxy, DNS: all mean "not available here"
+                failed = _FAILED_DOWNLOADS[url] = e.__class__.__name__
+        raise WeightsMissingError(
+            f"{what + ' ' if what else ''}weights {filename} are not on this machine and could not be "
+            f"downloaded ({failed})",
+            hint=where,
+        )
     raise WeightsMissingError(f"{what + ' ' if what else ''}weights {filename} are not on this machine", hint=where)

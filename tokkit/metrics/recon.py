@@ -98,14 +98,26 @@ class LPIPSMetric:
         return self.model(x.float().to(self.device), y.float().to(self.device)).flatten().double().cpu()
 
 
+# (device, weights, where it was looked for) -> (metric, None) or (None, reason): one build per
+# process; an unavailable LPIPS is remembered, not looked up (or downloaded) again per tokenizer
+_LPIPS_CACHE: dict[tuple[str, ...], tuple[Any, str | None]] = {}
+
+
 def create_lpips(device: torch.device | str = "cpu", weights: str | Path | None = None) -> tuple[Any, str | None]:
-    """(metric, None) or (None, the reason it is unavailable)."""
-    try:
-        return LPIPSMetric(device, weights), None
-    except WeightsMissingError as e:
-        if weights is not None:  # a file the user named and that is wrong is an error, not a null
-            raise
-        return None, e.one_line()
+    """(metric, None) or (None, the reason it is unavailable); built once per process and place."""
+    import os
+
+    from tokkit.io.weights import hub_checkpoint_dir
+
+    key = (str(device), str(weights), os.environ.get("TOKKIT_WEIGHTS_DIR", ""), str(hub_checkpoint_dir()))
+    if key not in _LPIPS_CACHE:
+        try:
+            _LPIPS_CACHE[key] = (LPIPSMetric(device, weights), None)
+        except WeightsMissingError as e:
+            if weights is not None:  # a file the user named and that is wrong is an error, not a null
+                raise
+            _LPIPS_CACHE[key] = (None, e.one_line())
+    return _LPIPS_CACHE[key]
 
 
 # ---------------------------------------------------------------------------------------------
