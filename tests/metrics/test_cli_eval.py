@@ -113,3 +113,26 @@ def test_compare_writes_table_csv_json_and_plot(cli, ckpts, tmp_path):
     png = (out_dir / "recon_vs_generation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert sorted(p.name for p in out_dir.iterdir()) == ["compare.csv", "compare.json", "recon_vs_generation.png"]
+
+
+def test_recon_vs_generation_names_each_rfid_by_its_protocol():
+    """The left panel plots the probe's rFID (held-out reconstructions vs the training split, gFID's
+    reference), the right one eval recon's (reconstructions vs their originals): two labels."""
+    from tokkit.metrics.compare import recon_vs_generation_figure
+
+    rows = [
+        {"tokenizer": "a", "rfid": 10.0, "rfid_probe": 20.0, "gfid": 30.0, "gfid_floor": 5.0,
+         "bits_per_token": 3.0, "order": "raster", "head": "categorical"},
+        {"tokenizer": "b", "rfid": 11.0, "rfid_probe": None, "gfid": None, "gfid_floor": 5.0,
+         "bits_per_token": 4.0, "order": "raster", "head": "categorical"},
+    ]  # fmt: skip
+    fig = recon_vs_generation_figure(rows, "effnet-lite0")
+    left, right = fig.axes
+    assert "probe rFID" in left.get_xlabel() and "training images" in left.get_xlabel()
+    assert "recon rFID" in right.get_xlabel() and "originals" in right.get_xlabel()
+    assert left.get_xlabel() != right.get_xlabel()
+    xs_left = [tuple(c.get_offsets()[0]) for c in left.collections]
+    xs_right = [tuple(c.get_offsets()[0]) for c in right.collections]
+    assert xs_left == [(20.0, 30.0)]  # the probe's rFID, never eval recon's in its place
+    assert xs_right == [(10.0, 3.0), (11.0, 4.0)]
+    assert "b (no rfid_probe)" in left.get_title()

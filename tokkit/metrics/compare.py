@@ -89,26 +89,40 @@ def _png(fig: Any, path: Path) -> None:
     _write_atomic(path, buf.getvalue())
 
 
-def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
-    """Left: gFID vs rFID (probe protocol), floor as a dashed line, y = x dotted. Right: bits/token."""
+def rfid_axis_labels(features: str) -> dict[str, str]:
+    """The two rFIDs a comparison reports, each named by its protocol: the probe's (held-out
+    reconstructions vs the training split, the same reference as gFID) and ``eval recon``'s
+    (reconstructions vs their own originals)."""
+    return {
+        "rfid_probe": f"probe rFID ({features}): held-out reconstructions vs training images",
+        "rfid": f"recon rFID ({features}): reconstructions vs their originals",
+    }
+
+
+def recon_vs_generation_figure(rows: list[dict[str, Any]], features: str) -> Any:
+    """Left: gFID vs the probe's rFID (same reference set), floor dashed, y = x dotted.
+    Right: probe bits/token vs eval recon's rFID. Returns the matplotlib figure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-    panels = [("gfid", f"gFID ({features})  (lower = better generation)"),
-              ("bits_per_token", "probe held-out bits/token (per-kind diagnostic)")]  # fmt: skip
-    for ax, (key, ylabel) in zip(axes, panels, strict=True):
+    labels = rfid_axis_labels(features)
+    panels = [("gfid", "rfid_probe", f"gFID ({features})  (lower = better generation)"),
+              ("bits_per_token", "rfid", "probe held-out bits/token (per-kind diagnostic)")]  # fmt: skip
+    for ax, (key, x_key, ylabel) in zip(axes, panels, strict=True):
         skipped = []
         for r in rows:
-            x = r.get("rfid_probe") if key == "gfid" and r.get("rfid_probe") is not None else r.get("rfid")
-            y = r.get(key)
+            x, y = r.get(x_key), r.get(key)
             if key == "bits_per_token" and r.get("order") == "random":
                 skipped.append(f"{r['tokenizer']} (masked CE, not an NLL)")
                 continue
             if x is None or y is None:
-                why = "no decoder" if x is None else ("no samples" if key == "gfid" else f"{r.get('head')} head")
+                if x is None:
+                    why = "no decoder" if r.get("rfid") is None and r.get("rfid_probe") is None else f"no {x_key}"
+                else:
+                    why = "no samples" if key == "gfid" else f"{r.get('head')} head"
                 skipped.append(f"{r['tokenizer']} ({why})")
                 continue
             ax.scatter([x], [y], s=40)
@@ -122,7 +136,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
                 ax.plot([0, max(xs)], [0, max(xs)], ls=":", color="lightgray", lw=1, label="gFID = rFID")
             if floors or xs:
                 ax.legend(fontsize=8, loc="best")
-        ax.set_xlabel(f"rFID ({features})  (lower = better reconstruction)")
+        ax.set_xlabel(labels[x_key] + "  (lower = better)", fontsize=9)
         ax.set_ylabel(ylabel)
         title = "reconstruction vs " + ("generation (gFID)" if key == "gfid" else "probe likelihood")
         if skipped:
@@ -130,7 +144,11 @@ def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    _png(fig, path)
+    return fig
+
+
+def _plot(rows: list[dict[str, Any]], path: Path, features: str) -> None:
+    _png(recon_vs_generation_figure(rows, features), path)
 
 
 def _plot_orders(rows: list[dict[str, Any]], path: Path, features: str) -> None:
