@@ -32,6 +32,20 @@ window.addEventListener('load', () => {
 </script>"""
 
 
+# After load: the page's own width, how wide its content is, and per table the right edge of the box
+# it sits in (what the reader sees) and whether the table scrolls inside that box.
+_LAYOUT = """<script>
+window.addEventListener('load', () => {
+  const boxes = [...document.querySelectorAll('table')].map(t => {
+    const box = t.parentElement, r = box.getBoundingClientRect();
+    return [r.right, box.scrollWidth, box.clientWidth, getComputedStyle(box).overflowX];
+  });
+  document.body.setAttribute('data-layout', JSON.stringify({
+    inner: window.innerWidth, scroll: document.documentElement.scrollWidth, boxes: boxes}));
+});
+</script>"""
+
+
 def chromium_binary() -> str | None:
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         path = shutil.which(name)
@@ -45,17 +59,37 @@ def probe_page(html_path: Path, binary: str) -> tuple[list[list], list[str]]:
     text = Path(html_path).read_text(encoding="utf-8")
     assert "</body>" in text
     with tempfile.TemporaryDirectory() as tmp:
-        page = Path(tmp) / "page.html"
-        page.write_text(text.replace("</body>", _PROBE + "</body>"), encoding="utf-8")
-        proc = subprocess.run(
-            [binary, *FLAGS, f"--user-data-dir={tmp}/profile", "--dump-dom", page.as_uri()],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+        proc = _run_chromium(binary, text.replace("</body>", _PROBE + "</body>"), tmp, "--dump-dom")
     m = re.search(r'data-probe="([^"]*)"', proc.stdout)
     assert m, "the page's load event never fired"
     images = json.loads(m.group(1).replace("&quot;", '"'))
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
     return images, console
+
+
+def _run_chromium(binary: str, text: str, tmp: str, *args: str) -> subprocess.CompletedProcess:
+    page = Path(tmp) / "page.html"
+    page.write_text(text, encoding="utf-8")
+    proc = subprocess.run(
+        [binary, *FLAGS, f"--user-data-dir={tmp}/profile", *args, page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def layout_at_width(html_path: Path, binary: str, width: int, screenshot: Path) -> dict:
+    """Open the page in a window ``width`` px wide: its layout (see _LAYOUT) and a screenshot of
+    that window written to ``screenshot`` (so a person, or the test, sees what the reader sees)."""
+    text = Path(html_path).read_text(encoding="utf-8")
+    size = f"--window-size={width},1600"
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = _run_chromium(binary, text.replace("</body>", _LAYOUT + "</body>"), tmp, size, "--dump-dom")
+        m = re.search(r'data-layout="([^"]*)"', proc.stdout)
+        assert m, "the page's load event never fired"
+        layout = json.loads(m.group(1).replace("&quot;", '"'))
+    with tempfile.TemporaryDirectory() as tmp:
+        _run_chromium(binary, text, tmp, size, "--hide-scrollbars", f"--screenshot={screenshot}")
+    return layout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.analysis.browser import chromium_binary, probe_page
+from tests.analysis.browser import chromium_binary, layout_at_width, probe_page
 
 TINY = dict(
     data="builtin:photos:n=10,size=32",
@@ -156,6 +156,24 @@ def test_report_loads_in_chromium(demo):
     assert len(images) == 3 + len(NAMES)
     assert all(complete and w > 0 and h > 0 for complete, w, h in images), images
     assert not [c for c in console if "error" in c.lower()], console
+
+
+def test_report_fits_a_1280px_window(demo, tmp_path):
+    """At 1280 px nothing is cut off: the page is no wider than the window, and every table either
+    fits or scrolls inside its own box (the comparison table has the most columns)."""
+    from PIL import Image
+
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    shot = tmp_path / "page.png"
+    layout = layout_at_width(demo[0] / "index.html", binary, 1280, shot)
+    assert Image.open(shot).size[0] == 1280  # the screenshot is the 1280-px window
+    assert layout["inner"] == 1280 and layout["scroll"] <= layout["inner"], layout
+    assert layout["boxes"], "the page has no tables"
+    for right, scroll_w, client_w, overflow in layout["boxes"]:
+        assert right <= layout["inner"], layout  # the table's box ends inside the window
+        assert scroll_w <= client_w or overflow in ("auto", "scroll"), layout  # wider: it scrolls in its box
 
 
 def test_notebook_redraws_the_main_figure(demo, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9rem;margin-top:.3rem}
 .tables{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.tablebox{max-width:100%;min-width:0;overflow-x:auto}
 """
 
 
@@ -67,14 +68,14 @@ def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
             for caption, header, rows in s.tables:
                 if not rows:  # an empty table says nothing
                     continue
-                parts.append("<table>")
+                parts.append('<div class="tablebox"><table>')  # a wide table scrolls in its own box
                 if caption:
                     parts.append(f"<caption><b>{html.escape(caption)}</b></caption>")
                 if header:
                     parts.append("<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
                 for row in rows:
                     parts.append("<tr>" + "".join(_cell(v) for v in row) + "</tr>")
-                parts.append("</table>")
+                parts.append("</table></div>")
             parts.append("</div>")
         for caption, png in s.figures:
             data = base64.b64encode(png).decode("ascii")
