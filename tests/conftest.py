@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import numpy as np
-import pytest
-from PIL import Image
+from tokkit.threads import configure_threads
+
+# before torch loads: passive OpenMP waits and the available cores, as the CLI does (the suite
+# slowed 10x and more on a machine that was doing anything else)
+configure_threads()
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 os.environ.setdefault("TOKKIT_NO_PROGRESS", "1")
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")

@@ -114,8 +114,20 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit.")
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="CPU threads for torch and BLAS (default: $TOKKIT_THREADS, $OMP_NUM_THREADS, else the cores this "
+            "process may use). OpenMP threads wait passively unless OMP_WAIT_POLICY is set.",
+        ),
+    ] = None,
 ) -> None:
     """Image tokenizers and latent-space analysis."""
+    from tokkit.threads import configure_threads
+
+    configure_threads(threads)  # before any command imports torch: the wait policy is read at load
 
 
 def _register_commands() -> None:

@@ -1,0 +1,79 @@
+"""Thread defaults: a passive OpenMP wait policy unless the user chose one, a thread count from the
+cores this process may use, ``--threads`` / ``TOKKIT_THREADS`` over both; torch loads with them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tokkit.errors import UsageError
+from tokkit.threads import available_cores
+
+PROBE = """
+import json, os, sys
+{setup}
+from tokkit.threads import configure_threads
+settings = configure_threads({threads})
+import torch
+print(json.dumps({{"settings": settings, "torch": torch.get_num_threads(),
+                  "policy": os.environ.get("OMP_WAIT_POLICY"), "omp": os.environ.get("OMP_NUM_THREADS")}}))
+"""
+
+
+def _probe(threads=None, env_extra=None, setup=""):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "TOKKIT_THREADS")}
+    env.update(env_extra or {})
+    code = PROBE.format(setup=setup, threads=repr(threads))
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_defaults_passive_and_the_available_cores():
+    r = _probe()
+    assert r["policy"] == "PASSIVE" and r["settings"]["omp_wait_policy_source"] == "tokkit default"
+    assert r["torch"] == r["settings"]["threads"] == available_cores()
+    assert r["settings"]["threads_source"] == "available cores"
+
+
+def test_affinity_limits_the_thread_count():
+    if not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs CPU affinity and 2 cores")
+    r = _probe(setup="os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})")
+    assert r["settings"]["available_cores"] == 1 and r["torch"] == 1
+
+
+def test_the_users_choices_win():
+    r = _probe(env_extra={"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "1"})
+    assert r["policy"] == "ACTIVE" and r["settings"]["omp_wait_policy_source"] == "user (OMP_WAIT_POLICY)"
+    assert r["torch"] == 1 and r["settings"]["threads_source"] == "OMP_NUM_THREADS"
+    r = _probe(env_extra={"TOKKIT_THREADS": "1", "OMP_NUM_THREADS": "2"})
+    assert r["torch"] == 1 and r["settings"]["threads_source"] == "TOKKIT_THREADS"
+    r = _probe(threads=1, env_extra={"TOKKIT_THREADS": "2"})
+    assert r["torch"] == 1 and r["settings"]["threads_source"] == "--threads"
+
+
+def test_bad_counts_are_usage_errors(monkeypatch):
+    from tokkit.threads import configure_threads
+
+    monkeypatch.setenv("TOKKIT_THREADS", "many")
+    with pytest.raises(UsageError, match="TOKKIT_THREADS must be a whole number"):
+        configure_threads()
+    with pytest.raises(UsageError, match="at least 1"):
+        configure_threads(0)
+
+
+def test_cli_threads_option_reaches_torch():
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "TOKKIT_THREADS")}
+    code = (
+        "import sys, json\nfrom tokkit_cli.app import app\n"
+        "try:\n    app(['--threads', '1', 'list', 'metrics', '--json'])\nexcept SystemExit:\n    pass\n"
+        "from tokkit.threads import thread_settings\nimport torch\n"
+        "print(json.dumps([thread_settings()['threads'], torch.get_num_threads()]), file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == [1, 1], proc.stderr
