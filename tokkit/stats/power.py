@@ -40,7 +40,8 @@ def seeds_needed(sd_diff: float | None, delta: float | None, level: float = 0.95
         return 2
     from scipy.stats import norm, t
 
-    r2 = (sd_diff / abs(delta)) ** 2
+    ratio = sd_diff / abs(delta)
+    r2 = ratio * ratio  # float multiplication overflows to inf (** raises)
     if not math.isfinite(r2):  # delta negligible against sd_diff: no finite number of seeds
         return None
     q_a, q_p = (1.0 + level) / 2.0, power
