@@ -15,7 +15,9 @@ from tokkit.errors import UsageError
 from tokkit.generation import ProbeConfig, evaluate_generation
 
 KEYS = {"order", "head", "gfid", "gfid_guided", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token",
-        "bits_per_image", "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol"}  # fmt: skip
+        "bits_per_image", "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol",
+        "seeds", "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "kid_std_kind", "n_real", "n_gen",
+        "feature_dim", "per_seed"}  # fmt: skip
 
 
 def _run(tok, **kw):
@@ -101,3 +103,25 @@ def test_class_conditioning_reports_guided_and_unguided(ckpts, tmp_path):
 def test_bad_input_is_a_usage_error(ckpts, tok, kw, message):
     with pytest.raises(UsageError, match=message):
         _run(ckpts[tok], **kw)
+
+
+def test_seeds_train_one_probe_each_on_the_same_tokens_and_real_set(ckpts):
+    """--seeds 3 = three probes (seeds 4, 5, 6) on the same tokens and references: each seed's gFID
+    equals a one-seed run with that seed; gfid is their mean, gfid_std their ddof-1 spread; KID pools
+    the three seeds' samples against the training split."""
+    many = _run(ckpts["test-metrics-vq"], seed=4, seeds=3, samples=6)
+    assert many["seeds"] == [4, 5, 6] and len(many["gfid_seeds"]) == 3
+    singles = [_run(ckpts["test-metrics-vq"], seed=s, samples=6) for s in (4, 5, 6)]
+    for g, one in zip(many["gfid_seeds"], singles, strict=True):
+        assert (
+            g == pytest.approx(one["gfid"], rel=1e-9)
+            and one["gfid_std"] is None
+            and one["seeds"] == [one["protocol"]["seed"]]
+        )
+    assert many["gfid"] == many["gfid_mean"] == pytest.approx(np.mean(many["gfid_seeds"]), rel=1e-12)
+    assert many["gfid_std"] == pytest.approx(np.std(many["gfid_seeds"], ddof=1), rel=1e-12)
+    assert many["gfid_floor"] == singles[0]["gfid_floor"]  # one real set for every seed
+    assert many["n_gen"] == 6 and many["n_real"] == 12 and many["feature_dim"] == 96
+    assert many["kid"] is not None and many["kid_std"] is not None
+    assert many["val_nll"] == pytest.approx(np.mean([s["val_nll"] for s in singles]), rel=1e-9)
+    assert [p["seed"] for p in many["per_seed"]] == [4, 5, 6]

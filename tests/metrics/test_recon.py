@@ -9,7 +9,16 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from tokkit.errors import UsageError
 from tokkit.metrics import codebook_usage
-from tokkit.metrics.recon import ALEXNET_FILE, LPIPSMetric, UsageAccumulator, create_lpips, evaluate_recon, psnr, ssim
+from tokkit.metrics.recon import (
+    ALEXNET_FILE,
+    UNCERTAINTY_KEYS,
+    LPIPSMetric,
+    UsageAccumulator,
+    create_lpips,
+    evaluate_recon,
+    psnr,
+    ssim,
+)
 
 DATA = "builtin:shapes:n=12,size=16"
 
@@ -95,7 +104,9 @@ def test_lpips_from_a_weight_file_and_missing(tmp_path, monkeypatch):
 
 def test_recon_keys_protocol_and_warning(ckpts):
     r = evaluate_recon(ckpts["test-metrics-vq"], DATA, fid_features="test-pixfeat")
-    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"}
+    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol", *UNCERTAINTY_KEYS}
+    assert r["n"] == 12 and r["feature_dim"] == 96 and r["rank_deficient"] is True
+    assert r["lpips_ci"] is None and r["kid_std_kind"] == "analytic"  # 12 images: the subset is the whole set
     assert set(r["usage"]) == {"codebook_size", "utilization", "perplexity", "entropy_bits", "dead_codes"}
     p = r["protocol"]
     assert p["num_images"] == 12 and p["image_size"] == 16 and "center crop" in p["transform"]
@@ -131,6 +142,33 @@ def test_recon_matches_a_direct_computation(ckpts):
     assert r["ssim"] == pytest.approx(np.mean(ss), rel=1e-9)
     ref = codebook_usage(torch.cat(idx), tok.codebook_size)
     assert r["usage"] == {k: ref[k] for k in r["usage"]}
+
+
+def test_recon_intervals_and_kid_match_scipy_and_torch_fidelity(ckpts):
+    """psnr_ci / ssim_ci are scipy's t interval of the per-image values; KID equals torch-fidelity's
+    on the same features (the whole set as the one subset); the features are the network's own."""
+    import scipy.stats
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from tests.metrics.helpers import PixFeatures
+    from tokkit.data import iter_batches, open_source
+
+    arrays: dict = {}
+    r = evaluate_recon(ckpts["test-metrics-vq"], DATA, fid_features="test-pixfeat", arrays_out=arrays)
+    for key in ("psnr", "ssim"):
+        v = arrays[key]
+        assert len(v) == 12 and np.mean(v) == pytest.approx(r[key], rel=1e-12)
+        lo, hi = scipy.stats.t.interval(0.95, len(v) - 1, loc=np.mean(v), scale=scipy.stats.sem(v))
+        assert r[f"{key}_ci"] == pytest.approx([lo, hi], rel=1e-9)
+    feats = PixFeatures()
+    real = np.concatenate([feats(x).numpy() for _, x, _ in iter_batches(open_source(DATA), 16, 12)])
+    assert np.allclose(arrays["real"], real, atol=1e-6) and arrays["recon"].shape == real.shape
+    ref = kid_features_to_metric(
+        torch.from_numpy(arrays["real"]).double(), torch.from_numpy(arrays["recon"]).double(),
+        kid_subsets=1, kid_subset_size=12, kid_degree=3, kid_gamma=None, kid_coef0=1, rng_seed=0, verbose=False,
+    )  # fmt: skip
+    assert r["kid"] == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-6)
+    assert r["kid_std"] is not None and r["kid_std"] > 0  # analytic, not the 0 of identical subsets
 
 
 def test_recon_is_batch_size_independent_deterministic_and_caches(ckpts, monkeypatch):

@@ -196,15 +196,22 @@ def evaluate_generation(
     order: str | None = None,
     head: str | None = None,
     classes: bool = False,
+    seeds: int = 1,
 ) -> dict[str, Any]:
-    """Run one generation probe. Returns {"order", "head", "gfid", "gfid_guided", "gfid_floor",
-    "gfid_heldout", "rfid", "bits_per_token", "bits_per_image", "diffusion_loss", "val_nll",
-    "top1_accuracy", "probe", "protocol"}; null where not defined, the reason in ``probe["not_defined"]``."""
+    """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
+    sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
+    "gfid_guided", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token", "bits_per_image",
+    "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol"} plus the seed keys ("seeds",
+    "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "n_real", "n_gen", "feature_dim",
+    "per_seed"); null where not defined, the reason in ``probe["not_defined"]``. Per-seed scores
+    are averaged over the seeds (``gfid`` == ``gfid_mean``); ``per_seed`` keeps each."""
     from tokkit.metrics import _common as C
 
     config = probe or ProbeConfig()
     if samples < 0 or samples == 1:
         raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
     inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
     tok, source, n, size, dev, warnings = (
         inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
@@ -214,7 +221,8 @@ def evaluate_generation(
         raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
     protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
                                 "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
-                                "seed": seed, "device": str(dev), "warnings": warnings}  # fmt: skip
+                                "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
+                                "warnings": warnings}  # fmt: skip
 
     # 1. tokens (+ labels), split, normalisation measured on the training split
     tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
@@ -233,19 +241,17 @@ def evaluate_generation(
             part.extra["scale_factor"] = 1 / std
         norm = {"scale_factor": 1 / std, "rule": "tokens * factor has unit std over the training split"}
 
-    # 2. train and score the held-out split
-    torch.manual_seed(seed)
-    model = GENERATORS.get(order)(train, config, head).to(dev)
-    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
-        model.head.clip = float(train.tokens.abs().max())
-    losses = train_generator(model, train, config, seed, dev)
-    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+    # 2. the real references, once for every seed: training split, held-out split, reconstructions
+    ref = None
+    if samples > 0 and tok.can_decode:
+        ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
 
-    # 3. samples -> images -> gFID beside the floor and rFID
-    fd, fd_info = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}, {}
-    if samples > 0:
-        fd, fd_info = _fd_scores(tok, model, tokens, train, held, source, n, size, batch_size, samples, config,
-                                 fid_features, weights, dev, use_cache, seed, order, head, warnings)  # fmt: skip
+    # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
+    runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
+                      warnings) for s in range(seed, seed + seeds)]  # fmt: skip
+    model, losses, fd_info = runs[0]["model"], runs[0]["losses"], runs[0]["fd_info"]
+    scores, fd = _mean_over_seeds([r["scores"] for r in runs]), _mean_over_seeds([r["fd"] for r in runs])
+    seed_keys = _seed_summary(runs, ref, seed)
 
     probe_info = {
         "defined": True,
@@ -280,7 +286,7 @@ def evaluate_generation(
     }
     probe_info["budget"] = {k: probe_info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
                                                        "tokens_seen", "train_flops_approx")}  # fmt: skip
-    result = {"order": order, "head": head, **fd, **scores, "probe": probe_info, "protocol": protocol}
+    result = {"order": order, "head": head, **fd, **scores, **seed_keys, "probe": probe_info, "protocol": protocol}
     probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
     return result
 
@@ -305,21 +311,82 @@ def _reasons(r: dict[str, Any], samples: int, tok: Tokenizer, head: str, order: 
     return {k: v for k, v in why.items() if r.get(k) is None}
 
 
-def _fd_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: TokenSet, held: np.ndarray, source: Any,
-               n: int, size: int, batch_size: int, samples: int, config: ProbeConfig, fid_features: Any,
-               weights: Any, dev: torch.device, use_cache: bool, seed: int, order: str, head: str,
-               warnings: list[str]) -> tuple[dict[str, float | None], dict[str, Any]]:  # fmt: skip
-    from tokkit.metrics.fid import create_fid_features
-    from tokkit.metrics.gfid import PROTOCOL, generation_scores, reference_stats, sample_stats
-    from tokkit.progress import task
+def _one_seed(seed: int, tok: Tokenizer, order: str, head: str, tokens: TokenSet, train: TokenSet, val: TokenSet,
+              held: np.ndarray, config: ProbeConfig, samples: int, ref: dict[str, Any] | None, batch_size: int,
+              dev: torch.device, warnings: list[str]) -> dict[str, Any]:  # fmt: skip
+    """Train one probe with ``seed``, score the held-out split, and (with ``ref``) sample with the
+    same seed and score the samples."""
+    torch.manual_seed(seed)
+    model = GENERATORS.get(order)(train, config, head).to(dev)
+    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
+        model.head.clip = float(train.tokens.abs().max())
+    losses = train_generator(model, train, config, seed, dev)
+    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+    fd: dict[str, Any] = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}
+    fd_info: dict[str, Any] = {}
+    fake = None
+    if ref is not None:
+        fd, fd_info, fake = _sample_scores(tok, model, tokens, train, held, samples, config, ref, batch_size,
+                                           dev, seed, order, head, warnings)  # fmt: skip
+    return {"seed": seed, "model": model, "losses": losses, "scores": scores, "fd": fd, "fd_info": fd_info,
+            "fake": fake}  # fmt: skip
 
-    empty = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}
-    if not tok.can_decode:
-        return empty, {}
+
+def _mean_over_seeds(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each key's mean over the seeds where every seed has a number; otherwise the first seed's value."""
+    out: dict[str, Any] = {}
+    for key, first in parts[0].items():
+        vals = [p.get(key) for p in parts]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+        out[key] = float(np.mean(vals)) if numeric and len(vals) > 1 else first
+    return out
+
+
+def _seed_summary(runs: list[dict[str, Any]], ref: dict[str, Any] | None, seed: int) -> dict[str, Any]:
+    """The seed keys: per-seed gFIDs with their mean and std (ddof 1), KID of all seeds' samples pooled
+    against the training split, and the sizes behind them."""
+    from tokkit.metrics.kid import kid_result
+
+    gfids = [r["fd"]["gfid"] for r in runs]
+    have = all(g is not None for g in gfids)
+    out: dict[str, Any] = {
+        "seeds": [r["seed"] for r in runs],
+        "gfid_seeds": gfids if have else None,
+        "gfid_mean": float(np.mean(gfids)) if have else None,
+        "gfid_std": float(np.std(gfids, ddof=1)) if have and len(gfids) > 1 else None,
+        "kid": None, "kid_std": None, "kid_std_kind": None, "n_real": None, "n_gen": None, "feature_dim": None,
+        "per_seed": [{"seed": r["seed"], **r["fd"], **r["scores"]} for r in runs],
+    }  # fmt: skip
+    if have and ref is not None and ref["train"].features is not None:
+        pooled = np.concatenate([r["fake"].features for r in runs])
+        k = kid_result(ref["train"].features, pooled, seed=seed)
+        out.update(kid=k.mean, kid_std=k.std, kid_std_kind=k.std_kind, n_real=ref["train"].n,
+                   n_gen=runs[0]["fake"].n, feature_dim=ref["train"].dim)  # fmt: skip
+    return out
+
+
+def _fd_reference(tok: Tokenizer, source: Any, n: int, size: int, batch_size: int, held: np.ndarray,
+                  fid_features: Any, weights: Any, dev: torch.device, use_cache: bool) -> dict[str, Any]:  # fmt: skip
+    """The feature network and the statistics (with features) of the training split, the held-out
+    split and the held-out reconstructions."""
+    from tokkit.metrics.fid import create_fid_features
+    from tokkit.metrics.gfid import reference_stats
+
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
     with torch.no_grad():
         ref = reference_stats(source, n, size, feats, held, batch_size, lambda x: tok.decode(tok.encode(x.to(dev))),
                               use_cache)  # fmt: skip
+    return {**ref, "feats": feats}
+
+
+def _sample_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: TokenSet, held: np.ndarray,
+                   samples: int, config: ProbeConfig, ref: dict[str, Any], batch_size: int, dev: torch.device,
+                   seed: int, order: str, head: str,
+                   warnings: list[str]) -> tuple[dict[str, float | None], dict[str, Any], Any]:  # fmt: skip
+    from tokkit.metrics.gfid import PROTOCOL, generation_scores, sample_stats
+    from tokkit.progress import task
+
+    feats = ref["feats"]
     decode = decoder_for(tok, tokens, head)
     labels = None
     if train.labels is not None:  # sample i gets the class of training image i (mod n): the training mix
@@ -338,7 +405,7 @@ def _fd_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: TokenS
                 yield decode(seqs[i : i + batch_size])
                 t.advance(min(batch_size, samples - i))
 
-    fake = sample_stats(images(1.0), feats)
+    fake = sample_stats(images(1.0), feats, keep_features=True)
     scores: dict[str, float | None] = {**generation_scores(ref, fake), "gfid_guided": None}
     if labels is not None:
         guided = sample_stats(images(config.cfg_scale), feats)
@@ -355,11 +422,12 @@ def _fd_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: TokenS
             "num_heldout": int(held.sum()),
             "num_train": int((~held).sum()),
             "sampling": "temperature 1, full softmax (categorical) / ancestral DDPM (diffusion), no top-k/top-p, "
-            "per-sample seeded draws",
+            "per-sample seeded draws; probe seed s samples with seed s",
             "labels": "sample i takes the class of training image i mod n_train" if labels is not None else None,
+            "kid": "KID of all seeds' samples pooled vs the training split (cubic kernel, subsets of <= 1000)",
         }
     }
-    return scores, info
+    return scores, info, fake
 
 
 from tokkit.generation.train import train_generator  # noqa: E402  (after the names train.py does not need)

@@ -88,11 +88,13 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class FeatureStats:
-    """Mean (D,) and covariance (D, D, ddof=1) of ``n`` feature vectors, float64."""
+    """Mean (D,) and covariance (D, D, ddof=1) of ``n`` feature vectors, float64; ``features``
+    (n, D) float32 when they were kept (KID and paired bootstraps need the vectors themselves)."""
 
     mu: np.ndarray
     sigma: np.ndarray
     n: int
+    features: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -116,11 +118,12 @@ class StatsAccumulator:
     (beyond summation-order rounding) and the sums do not lose precision to a large mean.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_features: bool = False) -> None:
         self.n = 0
         self.shift: np.ndarray | None = None
         self.s1: np.ndarray | None = None
         self.s2: np.ndarray | None = None
+        self.kept: list[np.ndarray] | None = [] if keep_features else None  # float32 (b, D) blocks
 
     def add(self, feats: torch.Tensor | np.ndarray) -> None:
         f = feats.detach().to("cpu", torch.float64).numpy() if isinstance(feats, torch.Tensor) else feats
@@ -137,13 +140,16 @@ class StatsAccumulator:
         self.s1 += d.sum(0)
         self.s2 += d.T @ d
         self.n += len(f)
+        if self.kept is not None:
+            self.kept.append(f.astype(np.float32))
 
     def stats(self) -> FeatureStats:
         if self.n < 2 or self.shift is None:
             raise DataError(f"a Frechet distance needs at least 2 images; got {self.n}", hint="use more images")
         mean_d = self.s1 / self.n
         cov = (self.s2 - self.n * np.outer(mean_d, mean_d)) / (self.n - 1)
-        return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n)
+        kept = np.concatenate(self.kept) if self.kept else None
+        return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n, kept)
 
 
 def feature_stats(features: Iterable[torch.Tensor | np.ndarray]) -> FeatureStats:
@@ -335,7 +341,8 @@ def load_cached_stats(payload: dict[str, Any]) -> FeatureStats | None:
         with np.load(path, allow_pickle=False) as z:
             if json.loads(str(z["key"])) != json.loads(json.dumps(payload, sort_keys=True, default=str)):
                 return None
-            return FeatureStats(np.array(z["mu"]), np.array(z["sigma"]), int(z["n"]))
+            feats = np.array(z["features"]) if "features" in z.files else None
+            return FeatureStats(np.array(z["mu"]), np.array(z["sigma"]), int(z["n"]), feats)
     except Exception as e:  # a damaged cache entry is recomputed, never trusted
         log.warning("ignoring unreadable feature-stats cache %s: %s", path, e)
         return None
@@ -356,6 +363,7 @@ def save_cached_stats(payload: dict[str, Any], stats: FeatureStats) -> Path:
                 n=np.int64(stats.n),
                 key=np.array(json.dumps(payload, sort_keys=True, default=str)),
                 format=np.int64(STATS_FORMAT),
+                **({"features": stats.features} if stats.features is not None else {}),
             )
         os.replace(tmp, path)
     except BaseException:

@@ -48,7 +48,9 @@ def reference_stats(
 
     payloads = {w: _split_payload(source, n, size, feats, held, w) for w in ("train", "heldout")}
     cached = {w: load_cached_stats(p) if use_cache else None for w, p in payloads.items()}
-    accs = {w: StatsAccumulator() for w in ("train", "heldout", "recon")}
+    if cached["train"] is not None and cached["train"].features is None:  # KID needs the training vectors
+        cached["train"] = None
+    accs = {w: StatsAccumulator(keep_features=w == "train") for w in ("train", "heldout", "recon")}
     need_real = any(v is None for v in cached.values())
     if need_real or reconstruct is not None:
         with task(f"Reference features ({feats.spec})", total=n) as t, torch.no_grad():
@@ -73,8 +75,8 @@ def reference_stats(
     return out
 
 
-def sample_stats(batches: Iterator[torch.Tensor], feats: Any) -> FeatureStats:
-    acc = StatsAccumulator()
+def sample_stats(batches: Iterator[torch.Tensor], feats: Any, keep_features: bool = False) -> FeatureStats:
+    acc = StatsAccumulator(keep_features)
     for images in batches:
         acc.add(feats(images.float().clamp(-1, 1)))
     return acc.stats()

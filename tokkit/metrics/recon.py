@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from tokkit.errors import WeightsMissingError
@@ -48,7 +49,6 @@ def _gaussian_kernel(sigma: float = 1.5, truncate: float = 3.5) -> torch.Tensor:
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float = 1.5) -> torch.Tensor:
     """Per-image SSIM (B,): Gaussian window, per RGB channel, averaged. x, y: (B, C, H, W) on [0, data_range]."""
-    import numpy as np
     from scipy.ndimage import correlate1d
 
     k = _gaussian_kernel(sigma).numpy()
@@ -190,12 +190,18 @@ def evaluate_recon(
     compute_lpips: bool = True,
     allow_no_decoder: bool = False,
     lpips_metric: tuple[Any, str | None] | None = None,
+    arrays_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Reconstruct the first ``num_images`` images and measure them.
 
-    Returns {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"}. ``fid_features``
+    Returns {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"} plus the
+    uncertainty keys (``UNCERTAINTY_KEYS``: 95% t intervals of the per-image means, KID with its std,
+    n, the feature dimension and whether n <= it). ``arrays_out``, when given, is filled with the
+    per-image values ("psnr", "ssim", "lpips": (n,) arrays) and the features ("real", "recon": (n, D)
+    float32, row i of both from image i) that paired comparisons resample. ``fid_features``
     is a spec (``effnet-lite0``, ``inception``, an encoder) or a FidFeatures object; ``weights`` are
-    the feature network's weights. Memory is flat in ``num_images``: only running sums are kept.
+    the feature network's weights. Memory: the feature vectors of the real images and of the
+    reconstructions are kept (KID needs them): 2 x n x D float32.
     A tokenizer without a pixel decoder is an error, unless ``allow_no_decoder``: then only the
     usage is measured and the image metrics are null with the reason (``eval compare`` uses this).
     """
@@ -233,15 +239,17 @@ def evaluate_recon(
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
     payload = real_stats_payload(source, n, size, feats) if use_cache else None
     real_stats = load_cached_stats(payload) if payload is not None else None
-    real_acc = None if real_stats is not None else StatsAccumulator()
-    fake_acc = StatsAccumulator()
+    if real_stats is not None and real_stats.features is None:  # an entry from before KID: recompute
+        real_stats = None
+    real_acc = None if real_stats is not None else StatsAccumulator(keep_features=True)
+    fake_acc = StatsAccumulator(keep_features=True)
     if not compute_lpips:
         lp, lpips_reason = None, "not requested"
     else:  # ``lpips_metric``: (metric, reason) from create_lpips, shared over several evaluations
         lp, lpips_reason = lpips_metric if lpips_metric is not None else create_lpips(dev, lpips_weights)
     usage = UsageAccumulator(tok)
 
-    psnr_sum = ssim_sum = lpips_sum = 0.0
+    per_image: dict[str, list[np.ndarray]] = {"psnr": [], "ssim": [], "lpips": []}  # (B,) float64 blocks
     count = 0
     with task("Reconstructing", total=n) as t, torch.no_grad():
         for _, x, _ in iter_batches(source, size, batch_size, 0, n):
@@ -251,12 +259,12 @@ def evaluate_recon(
             C.check_batch_shapes(tok, x, tokens, recon)
             recon = recon.float().clamp(-1, 1)
             xu, ru = to_unit(x), to_unit(recon)
-            psnr_sum += float(psnr(xu, ru).sum())
-            ssim_sum += float(ssim(xu, ru).sum())
+            per_image["psnr"].append(psnr(xu, ru).numpy())
+            per_image["ssim"].append(ssim(xu, ru).numpy())
             recon_q = ru.float() * 2 - 1  # the uint8-rounded reconstruction, back in [-1, 1]
             if lp is not None:
                 try:
-                    lpips_sum += float(lp(x, recon_q).sum())
+                    per_image["lpips"].append(lp(x, recon_q).numpy())
                 except RuntimeError as e:  # AlexNet's pooling cannot take very small images
                     lp, lpips_reason = None, f"LPIPS failed at {size}x{size}: {str(e).splitlines()[0]}"
             usage.add(tokens.index_maps())
@@ -281,7 +289,14 @@ def evaluate_recon(
         rank_warning = real_stats.rank_warning("rFID")
         if rank_warning:
             warnings.append(rank_warning)
-        rfid = frechet_distance_stats(real_stats, fake_acc.stats())
+        fake_stats = fake_acc.stats()
+        rfid = frechet_distance_stats(real_stats, fake_stats)
+    values = {k: np.concatenate(v) if v and (k != "lpips" or lp is not None) else None for k, v in per_image.items()}
+    uncertainty = recon_uncertainty(values, real_stats, fake_stats if rfid is not None else None, count)
+    if arrays_out is not None:
+        arrays_out.update(values)
+        arrays_out["real"] = real_stats.features if real_stats is not None else None
+        arrays_out["recon"] = fake_stats.features if rfid is not None else None
     desc = feats.describe()
     protocol = {
         "num_images": count,
@@ -306,14 +321,36 @@ def evaluate_recon(
         "warnings": warnings,
     }
     return {
-        "psnr": psnr_sum / count,
-        "ssim": ssim_sum / count,
-        "lpips": lpips_sum / count if lp is not None else None,
+        "psnr": float(values["psnr"].mean()),
+        "ssim": float(values["ssim"].mean()),
+        "lpips": float(values["lpips"].mean()) if values["lpips"] is not None else None,
         "rfid": rfid,
+        **uncertainty,
         "rfid_features": desc.get("spec", getattr(feats, "spec", str(fid_features))),
         "usage": usage.result(),
         "protocol": protocol,
     }
+
+
+UNCERTAINTY_KEYS = ("psnr_ci", "ssim_ci", "lpips_ci", "kid", "kid_std", "kid_std_kind", "n", "feature_dim",
+                    "rank_deficient")  # fmt: skip
+
+
+def recon_uncertainty(values: dict[str, np.ndarray | None], real: Any, fake: Any, n: int) -> dict[str, Any]:
+    """95% t intervals of the per-image means, KID (real vs reconstructions) with its std, and
+    whether the Frechet distance came from a singular covariance (n <= feature dimension)."""
+    from tokkit.metrics.kid import kid_result
+    from tokkit.stats import mean_ci
+
+    out: dict[str, Any] = {}
+    for key in ("psnr", "ssim", "lpips"):
+        v = values.get(key)
+        out[f"{key}_ci"] = list(mean_ci(v)) if v is not None and len(v) >= 2 else None
+    dim = real.dim if real is not None else None
+    k = kid_result(real.features, fake.features) if fake is not None and real.features is not None else None
+    out.update(kid=k.mean if k else None, kid_std=k.std if k else None, kid_std_kind=k.std_kind if k else None,
+               n=n, feature_dim=dim, rank_deficient=None if dim is None else bool(n <= dim))  # fmt: skip
+    return out
 
 
 def _usage_only(
@@ -340,6 +377,8 @@ def _usage_only(
         "lpips": None,
         "rfid": None,
         "rfid_features": None,
+        **{k: None for k in UNCERTAINTY_KEYS},
+        "n": count,
         "usage": usage.result(),
         "protocol": {
             "num_images": count,
