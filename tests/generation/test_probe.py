@@ -16,8 +16,8 @@ from tokkit.generation import ProbeConfig, evaluate_generation
 
 KEYS = {"order", "head", "gfid", "gfid_guided", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token",
         "bits_per_image", "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol",
-        "seeds", "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "kid_std_kind", "n_real", "n_gen",
-        "feature_dim", "per_seed"}  # fmt: skip
+        "seeds", "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "kid_std_kind", "kid_seeds", "n_real",
+        "n_gen", "feature_dim", "per_seed"}  # fmt: skip
 
 
 def _run(tok, **kw):

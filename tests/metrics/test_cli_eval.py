@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from tokkit.metrics.recon import UNCERTAINTY_KEYS
+
 DATA = "builtin:shapes:n=10,size=16"
 
 
@@ -22,7 +24,8 @@ def test_recon_json_and_table(cli, ckpts):
     r = _json(
         cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat", "--json")
     )
-    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"}
+    assert set(r) == {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol", *UNCERTAINTY_KEYS}
+    assert len(r["psnr_ci"]) == 2 and r["psnr_ci"][0] < r["psnr"] < r["psnr_ci"][1] and r["kid_std"] > 0
     assert len(r["usage"]["per_scale"]) == 3 and r["protocol"]["num_images"] == 10
     assert r["lpips"] is None and "alexnet" in r["protocol"]["lpips"]["reason"]
     out = cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat")

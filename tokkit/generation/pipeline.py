@@ -354,13 +354,17 @@ def _seed_summary(runs: list[dict[str, Any]], ref: dict[str, Any] | None, seed: 
         "gfid_seeds": gfids if have else None,
         "gfid_mean": float(np.mean(gfids)) if have else None,
         "gfid_std": float(np.std(gfids, ddof=1)) if have and len(gfids) > 1 else None,
-        "kid": None, "kid_std": None, "kid_std_kind": None, "n_real": None, "n_gen": None, "feature_dim": None,
+        "kid": None, "kid_std": None, "kid_std_kind": None, "kid_seeds": None, "n_real": None, "n_gen": None,
+        "feature_dim": None,
         "per_seed": [{"seed": r["seed"], **r["fd"], **r["scores"]} for r in runs],
     }  # fmt: skip
     if have and ref is not None and ref["train"].features is not None:
-        pooled = np.concatenate([r["fake"].features for r in runs])
-        k = kid_result(ref["train"].features, pooled, seed=seed)
+        from tokkit.metrics.decisions import per_seed_kid
+
+        fakes = [r["fake"].features for r in runs]
+        k = kid_result(ref["train"].features, np.concatenate(fakes), seed=seed)
         out.update(kid=k.mean, kid_std=k.std, kid_std_kind=k.std_kind, n_real=ref["train"].n,
+                   kid_seeds=per_seed_kid(ref["train"].features, fakes, seed),
                    n_gen=runs[0]["fake"].n, feature_dim=ref["train"].dim)  # fmt: skip
     return out
 

@@ -190,6 +190,12 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
         "ssim": rec["ssim"],
         "lpips": rec["lpips"],
         "rfid": rec["rfid"],
+        "psnr_ci": rec.get("psnr_ci"),
+        "ssim_ci": rec.get("ssim_ci"),
+        "lpips_ci": rec.get("lpips_ci"),
+        "kid_recon": rec.get("kid"),
+        "kid_recon_std": rec.get("kid_std"),
+        "rank_deficient": rec.get("rank_deficient"),
         "utilization": u.get("utilization"),
         "perplexity": u.get("perplexity"),
     }
@@ -207,6 +213,10 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
     row["diffusion_loss"] = gen["diffusion_loss"]
     row["rfid_probe"] = gen["rfid"]  # the probe protocol's rFID: held-out reconstructions vs the training split
     row["gfid"] = gen["gfid"]
+    row["gfid_std"] = gen.get("gfid_std")
+    row["gfid_seeds"] = gen.get("gfid_seeds")
+    row["kid"] = gen.get("kid")
+    row["kid_std"] = gen.get("kid_std")
     row["gfid_guided"] = gen.get("gfid_guided")
     row["gfid_floor"] = gen["gfid_floor"]
     row["gfid_heldout"] = gen["gfid_heldout"]
@@ -232,8 +242,13 @@ def compare_tokenizers(
     orders: Sequence[str] | None = None,
     head: str | None = None,
     classes: bool = False,
+    seeds: int = 3,
 ) -> dict[str, Any]:
     """Evaluate every checkpoint with one protocol and write the comparison files into ``out``.
+
+    ``seeds``: probe seeds per tokenizer (the same seeds, real images and sampling seeds for all);
+    ``decisions`` in the result: one paired decision per pair of tokenizers and measure
+    (``tokkit.metrics.decisions``).
 
     ``orders``: probe orders to run for every tokenizer (default: each kind's default probe);
     ``head``: the probe head for all of them (default: each order's default for the kind)."""
@@ -274,6 +289,7 @@ def compare_tokenizers(
     labels = _labels(paths)
     mid = sorted(snr_db)[len(snr_db) // 2]
     rows, results, warnings = [], {}, []
+    arrays: dict[str, dict[str, Any]] = {}  # per tokenizer: per-image values and features, for decisions
     for label, path, tok in zip(labels, paths, toks, strict=True):
         common = {"num_images": num_images, "image_size": image_size, "batch_size": batch_size, "device": dev}
         seed_everything(seed)
@@ -284,6 +300,7 @@ def compare_tokenizers(
             lpips_metric=lpips_metric,
             use_cache=use_cache,
             allow_no_decoder=True,
+            arrays_out=arrays.setdefault(label, {}),
             **common,
         )
         stab = evaluate_stability(tok, source, snr_db=snr_db, seed=seed, **common)
@@ -292,7 +309,7 @@ def compare_tokenizers(
             seed_everything(seed)
             gens[o] = evaluate_generation(tok, source, probe=probe, samples=samples, fid_features=feats,
                                           use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
-                                          **common)  # fmt: skip
+                                          seeds=seeds, **common)  # fmt: skip
         for part in (rec, stab, *gens.values()):
             warnings += [
                 f"{label}: {w}" for w in part["protocol"].get("warnings", []) if f"{label}: {w}" not in warnings
@@ -319,6 +336,9 @@ def compare_tokenizers(
         "head": head or "each order's default",
         "classes": classes,
         "seed": seed,
+        "seeds": list(range(seed, seed + seeds)),
+        "decisions": "paired: t interval over per-image (PSNR/SSIM/LPIPS) or per-seed (gFID, KID) differences; "
+        "rFID by a paired bootstrap over images; a verdict only where the 95% interval excludes 0",
         "device": str(dev),
         "warnings": warnings,
     }
@@ -332,7 +352,12 @@ def compare_tokenizers(
     for r in rows:
         writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
     _write_atomic(files["csv"], buf.getvalue().encode())
-    summary = {"protocol": protocol, "rows": rows, "results": results, "files": {k: str(v) for k, v in files.items()}}
+    from tokkit.metrics.decisions import compare_decisions
+
+    gens_first = {label: results[label]["generation"] for label in labels}
+    decisions = compare_decisions(labels, arrays, gens_first, seed=seed) if len(order_list) == 1 else []
+    summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
+               "files": {k: str(v) for k, v in files.items()}}  # fmt: skip
     _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
     _plot(rows, files["plot"], getattr(feats, "spec", str(fid_features)))
     if "order_plot" in files:

@@ -1,0 +1,67 @@
+"""eval compare's paired decisions: a tokenizer against an identical copy of itself differs by
+exactly 0 on every paired measure (inconclusive), and a codebook fitted to the images against the
+untrained one (random codes) wins on PSNR and rFID with intervals that exclude 0."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from tests.generation.conftest import TINY
+from tokkit.metrics.compare import compare_tokenizers
+from tokkit.stats import DECISION_KEYS
+
+DATA = "builtin:shapes:n=15,size=16"
+
+
+def _compare(tmp_path, paths, seeds=2):
+    return compare_tokenizers([str(p) for p in paths], DATA, tmp_path / "cmp", samples=6, probe=TINY, seeds=seeds,
+                              fid_features="test-pixfeat", snr_db=(20.0,))  # fmt: skip
+
+
+def test_identical_copies_differ_by_exactly_zero(ckpts, tmp_path):
+    a = ckpts["test-metrics-vq"]
+    b = tmp_path / "copy"
+    shutil.copytree(a, b)
+    r = _compare(tmp_path, [a, b])
+    measures = {d["measure"] for d in r["decisions"]}
+    assert measures == {"psnr", "ssim", "rfid", "gfid", "kid"}  # LPIPS: no AlexNet offline
+    for d in r["decisions"]:
+        assert set(DECISION_KEYS) <= set(d) and d["diff"] == 0 and d["ci95"] == [0, 0], d
+        assert d["verdict"] == "inconclusive" and d["needed"] is None and "tie" in d["text"]
+    assert r["rows"][0]["gfid_seeds"] == r["rows"][1]["gfid_seeds"] and len(r["rows"][0]["gfid_seeds"]) == 2
+
+
+def test_fitted_codebook_beats_random_codes_with_intervals_that_exclude_zero(ckpts, tmp_path):
+    from tokkit.data import iter_batches, open_source
+    from tokkit.io.checkpoint import load_tokenizer, save_checkpoint
+
+    untrained = ckpts["test-metrics-vq"]
+    tok = load_tokenizer(untrained)
+    _, x, _ = next(iter_batches(open_source(DATA), 16, 15))
+    patches = tok._features(x).flatten(2).transpose(1, 2).reshape(-1, tok.codes.shape[1])  # (N*hw, 3p^2)
+    with torch.no_grad():  # "training": codes are real patches, spread over the data
+        tok.codes[:] = patches[torch.linspace(0, len(patches) - 1, len(tok.codes)).long()]
+    good = save_checkpoint(tok, tmp_path / "fitted")
+    r = _compare(tmp_path, [good, untrained], seeds=3)
+    by = {d["measure"]: d for d in r["decisions"]}
+    good_label, bad_label = r["rows"][0]["tokenizer"], r["rows"][1]["tokenizer"]
+    for m in ("psnr", "rfid"):
+        d = by[m]
+        assert d["verdict"] == good_label, d
+        lo, hi = d["ci95"]
+        assert (lo > 0) if m == "psnr" else (hi < 0), d  # a - b: higher PSNR, lower rFID for the good one
+    g = by["gfid"]  # an 8-step probe on toy tokenizers: any verdict, but a consistent one
+    assert g["n"] == 3 and (g["verdict"] == "inconclusive") == (g["ci95"][0] <= 0 <= g["ci95"][1])
+    assert r["rows"][0]["psnr_ci"][0] > r["rows"][1]["psnr_ci"][1]  # the per-row intervals do not overlap
+    assert bad_label == "test-metrics-vq"
+
+
+@pytest.mark.parametrize("seeds", [1])
+def test_one_seed_has_no_seed_interval(ckpts, tmp_path, seeds):
+    r = _compare(tmp_path, [ckpts["test-metrics-vq"], ckpts["test-metrics-ae"]], seeds=seeds)
+    g = {d["measure"]: d for d in r["decisions"]}
+    assert g["gfid"]["ci95"] == [None, None] and g["gfid"]["verdict"] == "inconclusive"
+    assert r["rows"][0]["gfid_std"] is None
