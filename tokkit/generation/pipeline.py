@@ -180,6 +180,83 @@ def budget(model: Generator, config: ProbeConfig, seq_len: int) -> dict[str, Any
     }
 
 
+def _split_and_normalise(
+    tokens: Any, n: int, config: ProbeConfig, tok: Tokenizer, warnings: list[str]
+) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+    """The train / held-out split; continuous tokens scaled to unit std over the training split.
+
+    Returns (held-out mask (N,) bool, train, val, normalisation info or None); ``tokens`` is scaled in place
+    like the splits."""
+    held = split(n, config.holdout_every)
+    train, val = tokens.subset(torch.from_numpy(~held)), tokens.subset(torch.from_numpy(held))
+    if len(train.tokens) < 32:
+        warnings.append(f"only {len(train.tokens)} training sequences: the probe mostly measures memorisation")
+    norm = None
+    if tokens.continuous:
+        std = float(train.tokens.double().std())
+        if not math.isfinite(std) or std <= 0:
+            raise DataError(f"the continuous tokens of '{tok.architecture}' have std {std}: nothing to model")
+        for part in (tokens, train, val):
+            part.tokens = part.tokens / std
+            part.extra["scale_factor"] = 1 / std
+        norm = {"scale_factor": 1 / std, "rule": "tokens * factor has unit std over the training split"}
+    return held, train, val, norm
+
+
+def _train_and_score(
+    train: Any, val: Any, config: ProbeConfig, order: str, head: str, seed: int, dev: torch.device
+) -> tuple[Any, list[float], dict[str, Any]]:
+    """Train the probe on ``train`` and score the held-out split: (model, train losses, scores)."""
+    torch.manual_seed(seed)
+    model = GENERATORS.get(order)(train, config, head).to(dev)
+    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
+        model.head.clip = float(train.tokens.abs().max())
+    losses = train_generator(model, train, config, seed, dev)
+    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+    return model, losses, scores
+
+
+def _probe_info(
+    model: Any, tok: Tokenizer, tokens: Any, train: Any, val: Any, config: ProbeConfig, order: str, head: str,
+    norm: Any, class_names: list[str], classes: bool, losses: list[float], scores: dict[str, Any], fd_info: dict,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``probe`` entry of the result; takes ``measure`` and ``bits_per_scale`` out of ``scores``."""
+    info = {
+        "defined": True,
+        "config": dataclasses.asdict(config),
+        "order": order,
+        "order_description": model.description,
+        "head": head,
+        "head_description": model.head.describe() if head == "diffusion" else "linear -> softmax over the codebook",
+        "sequence_length": tokens.length,
+        "scales": [f"{h}x{w}" for h, w in tokens.shapes],
+        "vocab_size": tokens.vocab,
+        "channels": tokens.channels,
+        "tokens_from": (
+            "codes" if head == "categorical" else "latents" if tok.kind == "continuous" else "pre-quantization features"
+        ),  # fmt: skip
+        **budget(model, config, tokens.length),
+        "num_train": len(train.tokens),
+        "num_val": len(val.tokens),
+        "split": f"image i held out when i % {config.holdout_every} == {config.holdout_every - 1}",
+        "normalisation": norm,
+        "classes": class_names or None,
+        "guidance": {"convention": GUIDANCE, "scale": config.cfg_scale, "label_dropout": config.label_dropout}
+        if classes
+        else None,  # fmt: skip
+        "measure": scores.pop("measure"),
+        "train_loss_first": losses[0],
+        "train_loss_last": losses[-1],
+        "uniform_nll": math.log(tokens.vocab) if tokens.vocab else None,
+        **({"bits_per_scale": scores.pop("bits_per_scale")} if "bits_per_scale" in scores else {}),
+        **({"sampling_iterations": model.num_iter} if order == "random" else {}),  # type: ignore[attr-defined]
+        **fd_info,
+    }
+    info["budget"] = {k: info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
+                                           "tokens_seen", "train_flops_approx")}  # fmt: skip
+    return info
+
+
 def evaluate_generation(
     tokenizer: str | Path | Tokenizer,
     data: Any,
@@ -219,67 +296,16 @@ def evaluate_generation(
     # 1. tokens (+ labels), split, normalisation measured on the training split
     tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
     class_names = attach_labels(tokens, source, n) if classes else []
-    held = split(n, config.holdout_every)
-    train, val = tokens.subset(torch.from_numpy(~held)), tokens.subset(torch.from_numpy(held))
-    if len(train.tokens) < 32:
-        warnings.append(f"only {len(train.tokens)} training sequences: the probe mostly measures memorisation")
-    norm = None
-    if tokens.continuous:
-        std = float(train.tokens.double().std())
-        if not math.isfinite(std) or std <= 0:
-            raise DataError(f"the continuous tokens of '{tok.architecture}' have std {std}: nothing to model")
-        for part in (tokens, train, val):
-            part.tokens = part.tokens / std
-            part.extra["scale_factor"] = 1 / std
-        norm = {"scale_factor": 1 / std, "rule": "tokens * factor has unit std over the training split"}
-
+    held, train, val, norm = _split_and_normalise(tokens, n, config, tok, warnings)
     # 2. train and score the held-out split
-    torch.manual_seed(seed)
-    model = GENERATORS.get(order)(train, config, head).to(dev)
-    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
-        model.head.clip = float(train.tokens.abs().max())
-    losses = train_generator(model, train, config, seed, dev)
-    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
-
+    model, losses, scores = _train_and_score(train, val, config, order, head, seed, dev)
     # 3. samples -> images -> gFID beside the floor and rFID
     fd, fd_info = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}, {}
     if samples > 0:
         fd, fd_info = _fd_scores(tok, model, tokens, train, held, source, n, size, batch_size, samples, config,
                                  fid_features, weights, dev, use_cache, seed, order, head, warnings)  # fmt: skip
-
-    probe_info = {
-        "defined": True,
-        "config": dataclasses.asdict(config),
-        "order": order,
-        "order_description": model.description,
-        "head": head,
-        "head_description": model.head.describe() if head == "diffusion" else "linear -> softmax over the codebook",
-        "sequence_length": tokens.length,
-        "scales": [f"{h}x{w}" for h, w in tokens.shapes],
-        "vocab_size": tokens.vocab,
-        "channels": tokens.channels,
-        "tokens_from": (
-            "codes" if head == "categorical" else "latents" if tok.kind == "continuous" else "pre-quantization features"
-        ),  # fmt: skip
-        **budget(model, config, tokens.length),
-        "num_train": len(train.tokens),
-        "num_val": len(val.tokens),
-        "split": f"image i held out when i % {config.holdout_every} == {config.holdout_every - 1}",
-        "normalisation": norm,
-        "classes": class_names or None,
-        "guidance": {"convention": GUIDANCE, "scale": config.cfg_scale, "label_dropout": config.label_dropout}
-        if classes
-        else None,  # fmt: skip
-        "measure": scores.pop("measure"),
-        "train_loss_first": losses[0],
-        "train_loss_last": losses[-1],
-        "uniform_nll": math.log(tokens.vocab) if tokens.vocab else None,
-        **({"bits_per_scale": scores.pop("bits_per_scale")} if "bits_per_scale" in scores else {}),
-        **({"sampling_iterations": model.num_iter} if order == "random" else {}),  # type: ignore[attr-defined]
-        **fd_info,
-    }
-    probe_info["budget"] = {k: probe_info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
-                                                       "tokens_seen", "train_flops_approx")}  # fmt: skip
+    probe_info = _probe_info(model, tok, tokens, train, val, config, order, head, norm, class_names, classes, losses,
+                             scores, fd_info)  # fmt: skip
     result = {"order": order, "head": head, **fd, **scores, "probe": probe_info, "protocol": protocol}
     probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
     return result
