@@ -3,13 +3,18 @@
 One mechanism for all four: exact names, optional ``prefix:`` entries whose factory receives the
 rest of the spec (``timm:NAME``, ``tokenizer:PATH``, ``builtin:...``), duplicate names are errors and
 unknown names suggest the closest registered one.
+
+A registry may name the modules that fill it (``modules=("pkg.family", ...)``, as strings): they are
+imported on the first lookup, so the code that looks a name up (checkpoint loading) has no import
+edge to the families, and the families can import what sits below them without an import circle.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -29,9 +34,22 @@ class Entry(Generic[F]):
 class Registry(Generic[F]):
     """A name -> factory table. ``kind`` is used in messages ("unknown encoder 'x'")."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, modules: Sequence[str] = ()):
         self.kind = kind
         self._entries: dict[str, Entry[F]] = {}
+        self._modules = tuple(modules)  # imported on first lookup; each registers its entries
+        self._loaded = not self._modules
+
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True  # first: a module that looks a name up while it loads does not recurse
+        try:
+            for module in self._modules:
+                importlib.import_module(module)
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(self, name: str, factory: F | None = None, *, help: str = "", prefix: bool = False):
         """Register ``factory`` under ``name``; usable as a decorator when ``factory`` is None.
@@ -54,6 +72,7 @@ class Registry(Generic[F]):
 
     def resolve(self, spec: str) -> tuple[Entry[F], str | None]:
         """Return the entry for ``spec`` and, for prefix entries, the argument after the colon."""
+        self._load()
         key = spec.lower()
         if key in self._entries and not self._entries[key].prefix:
             return self._entries[key], None
@@ -75,12 +94,14 @@ class Registry(Generic[F]):
 
     def names(self, pattern: str | None = None) -> list[str]:
         """Registered names (prefix entries shown as ``name:``), filtered by a glob pattern."""
+        self._load()
         shown = [e.name + (":" if e.prefix else "") for e in self._entries.values()]
         if pattern:
             shown = [n for n in shown if fnmatch.fnmatch(n.lower(), pattern.lower())]
         return sorted(shown)
 
     def entries(self) -> list[Entry[F]]:
+        self._load()
         return sorted(self._entries.values(), key=lambda e: e.name)
 
     def __contains__(self, spec: object) -> bool:

@@ -243,7 +243,8 @@ def parse_options(text: str | None) -> dict[str, str]:
     return out
 
 
-DATASETS: Registry[Callable[..., ImageSource]] = Registry("dataset")
+# builtin.py registers the builtin sets; the registry imports it (by name) on the first lookup
+DATASETS: Registry[Callable[..., ImageSource]] = Registry("dataset", modules=("tokkit.data.builtin",))
 
 
 def open_source(spec: str, verify: bool = True) -> ImageSource:
@@ -259,8 +260,6 @@ def open_source(spec: str, verify: bool = True) -> ImageSource:
             f"'{spec}' is a file but not an HDF5 image store (.h5)", hint="give a folder, a .h5 store or builtin:photos"
         )
     if spec.startswith("builtin:"):
-        import tokkit.data.builtin  # noqa: F401  (registers the builtin sets)
-
         parts = spec.split(":", 2)
         name = ":".join(parts[:2])
         options = parse_options(parts[2] if len(parts) == 3 else None)

@@ -180,53 +180,13 @@ def budget(model: Generator, config: ProbeConfig, seq_len: int) -> dict[str, Any
     }
 
 
-def evaluate_generation(
-    tokenizer: str | Path | Tokenizer,
-    data: Any,
-    num_images: int | None = None,
-    image_size: int | None = None,
-    batch_size: int = 16,
-    probe: ProbeConfig | None = None,
-    samples: int = 0,
-    fid_features: str | Any = "effnet-lite0",
-    weights: str | Path | None = None,
-    device: str | torch.device = "cpu",
-    use_cache: bool = True,
-    seed: int = 0,
-    order: str | None = None,
-    head: str | None = None,
-    classes: bool = False,
-    seeds: int = 1,
-) -> dict[str, Any]:
-    """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
-    sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
-    "gfid_guided", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token", "bits_per_image",
-    "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol"} plus the seed keys ("seeds",
-    "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "n_real", "n_gen", "feature_dim",
-    "per_seed"); null where not defined, the reason in ``probe["not_defined"]``. Per-seed scores
-    are averaged over the seeds (``gfid`` == ``gfid_mean``); ``per_seed`` keeps each."""
-    from tokkit.metrics import _common as C
+def _split_and_normalise(
+    tokens: Any, n: int, config: ProbeConfig, tok: Tokenizer, warnings: list[str]
+) -> tuple[Any, Any, Any, dict[str, Any] | None]:
+    """The train / held-out split; continuous tokens scaled to unit std over the training split.
 
-    config = probe or ProbeConfig()
-    if samples < 0 or samples == 1:
-        raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
-    if seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {seeds}")
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
-    tok, source, n, size, dev, warnings = (
-        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
-    )  # fmt: skip
-    order, head = resolve_probe(tok, order, head)
-    if n < 2:
-        raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
-    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
-                                "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
-                                "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
-                                "warnings": warnings}  # fmt: skip
-
-    # 1. tokens (+ labels), split, normalisation measured on the training split
-    tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
-    class_names = attach_labels(tokens, source, n) if classes else []
+    Returns (held-out mask (N,) bool, train, val, normalisation info or None); ``tokens`` is scaled in place
+    like the splits."""
     held = split(n, config.holdout_every)
     train, val = tokens.subset(torch.from_numpy(~held)), tokens.subset(torch.from_numpy(held))
     if len(train.tokens) < 32:
@@ -240,20 +200,28 @@ def evaluate_generation(
             part.tokens = part.tokens / std
             part.extra["scale_factor"] = 1 / std
         norm = {"scale_factor": 1 / std, "rule": "tokens * factor has unit std over the training split"}
+    return held, train, val, norm
 
-    # 2. the real references, once for every seed: training split, held-out split, reconstructions
-    ref = None
-    if samples > 0 and tok.can_decode:
-        ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
 
-    # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
-    runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
-                      warnings) for s in range(seed, seed + seeds)]  # fmt: skip
-    model, losses, fd_info = runs[0]["model"], runs[0]["losses"], runs[0]["fd_info"]
-    scores, fd = _mean_over_seeds([r["scores"] for r in runs]), _mean_over_seeds([r["fd"] for r in runs])
-    seed_keys = _seed_summary(runs, ref, seed)
+def _train_and_score(
+    train: Any, val: Any, config: ProbeConfig, order: str, head: str, seed: int, dev: torch.device
+) -> tuple[Any, list[float], dict[str, Any]]:
+    """Train the probe on ``train`` and score the held-out split: (model, train losses, scores)."""
+    torch.manual_seed(seed)
+    model = GENERATORS.get(order)(train, config, head).to(dev)
+    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
+        model.head.clip = float(train.tokens.abs().max())
+    losses = train_generator(model, train, config, seed, dev)
+    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+    return model, losses, scores
 
-    probe_info = {
+
+def _probe_info(
+    model: Any, tok: Tokenizer, tokens: Any, train: Any, val: Any, config: ProbeConfig, order: str, head: str,
+    norm: Any, class_names: list[str], classes: bool, losses: list[float], scores: dict[str, Any], fd_info: dict,
+) -> dict[str, Any]:  # fmt: skip
+    """The ``probe`` entry of the result; takes ``measure`` and ``bits_per_scale`` out of ``scores``."""
+    info = {
         "defined": True,
         "config": dataclasses.asdict(config),
         "order": order,
@@ -284,9 +252,72 @@ def evaluate_generation(
         **({"sampling_iterations": model.num_iter} if order == "random" else {}),  # type: ignore[attr-defined]
         **fd_info,
     }
-    probe_info["budget"] = {k: probe_info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
-                                                       "tokens_seen", "train_flops_approx")}  # fmt: skip
-    result = {"order": order, "head": head, **fd, **scores, **seed_keys, "probe": probe_info, "protocol": protocol}
+    info["budget"] = {k: info[k] for k in ("parameters", "head_parameters", "steps", "sequences_seen",
+                                           "tokens_seen", "train_flops_approx")}  # fmt: skip
+    return info
+
+
+def evaluate_generation(
+    tokenizer: str | Path | Tokenizer,
+    data: Any,
+    num_images: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 16,
+    probe: ProbeConfig | None = None,
+    samples: int = 0,
+    fid_features: str | Any = "effnet-lite0",
+    weights: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    use_cache: bool = True,
+    seed: int = 0,
+    order: str | None = None,
+    head: str | None = None,
+    classes: bool = False,
+    seeds: int = 1,
+) -> dict[str, Any]:
+    """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
+    sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
+    "gfid_guided", "gfid_floor", "gfid_heldout", "rfid", "bits_per_token", "bits_per_image",
+    "diffusion_loss", "val_nll", "top1_accuracy", "probe", "protocol"} plus the seed keys ("seeds",
+    "gfid_seeds", "gfid_mean", "gfid_std", "kid", "kid_std", "kid_seeds", "n_real", "n_gen",
+    "feature_dim", "per_seed"); null where not defined, the reason in ``probe["not_defined"]``.
+    Per-seed scores are averaged over the seeds (``gfid`` == ``gfid_mean``); ``per_seed`` keeps each."""
+    from tokkit.metrics import _common as C
+
+    config = probe or ProbeConfig()
+    if samples < 0 or samples == 1:
+        raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
+    if seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {seeds}")
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok, source, n, size, dev, warnings = (
+        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
+    )  # fmt: skip
+    order, head = resolve_probe(tok, order, head)
+    if n < 2:
+        raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
+    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
+                                "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
+                                "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
+                                "warnings": warnings}  # fmt: skip
+
+    # 1. tokens (+ labels), split, normalisation measured on the training split
+    tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
+    class_names = attach_labels(tokens, source, n) if classes else []
+    held, train, val, norm = _split_and_normalise(tokens, n, config, tok, warnings)
+    # 2. the real references, once for every seed: training split, held-out split, reconstructions
+    ref = None
+    if samples > 0 and tok.can_decode:
+        ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
+    # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
+    runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
+                      warnings) for s in range(seed, seed + seeds)]  # fmt: skip
+    model, losses, fd_info = runs[0]["model"], runs[0]["losses"], runs[0]["fd_info"]
+    scores, fd = _mean_over_seeds([r["scores"] for r in runs]), _mean_over_seeds([r["fd"] for r in runs])
+    probe_info = _probe_info(model, tok, tokens, train, val, config, order, head, norm, class_names, classes, losses,
+                             scores, fd_info)  # fmt: skip
+    result = {"order": order, "head": head, **fd, **scores, **_seed_summary(runs, ref, seed), "probe": probe_info,
+              "protocol": protocol}  # fmt: skip
     probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
     return result
 
@@ -316,12 +347,7 @@ def _one_seed(seed: int, tok: Tokenizer, order: str, head: str, tokens: TokenSet
               dev: torch.device, warnings: list[str]) -> dict[str, Any]:  # fmt: skip
     """Train one probe with ``seed``, score the held-out split, and (with ``ref``) sample with the
     same seed and score the samples."""
-    torch.manual_seed(seed)
-    model = GENERATORS.get(order)(train, config, head).to(dev)
-    if head == "diffusion":  # sampling clips predicted x0 to the range of the training tokens
-        model.head.clip = float(train.tokens.abs().max())
-    losses = train_generator(model, train, config, seed, dev)
-    scores = model.evaluate(val, config.eval_batch_size, seed, dev)
+    model, losses, scores = _train_and_score(train, val, config, order, head, seed, dev)
     fd: dict[str, Any] = {"gfid": None, "gfid_guided": None, "gfid_heldout": None, "gfid_floor": None, "rfid": None}
     fd_info: dict[str, Any] = {}
     fake = None

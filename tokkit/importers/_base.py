@@ -66,7 +66,9 @@ class Family:
     options: tuple[str, ...] | None = None
 
 
-FAMILIES: Registry[Callable[[], Family]] = Registry("import family")
+# the family modules register themselves on import; the registry imports them (by name) on the first lookup
+FAMILY_MODULES = tuple(f"tokkit.importers.{m}" for m in ("diffusers_vae", "digit", "llamagen", "mar", "taming", "var"))
+FAMILIES: Registry[Callable[[], Family]] = Registry("import family", modules=FAMILY_MODULES)
 
 
 def register_family(family: Family) -> Family:
@@ -75,12 +77,8 @@ def register_family(family: Family) -> Family:
 
 
 def get_family(name: str) -> Family:
-    import tokkit.importers  # noqa: F401  (registers every family)
-
     return FAMILIES.create(name)
 
 
 def list_families() -> list[Family]:
-    import tokkit.importers  # noqa: F401
-
     return [e.factory() for e in FAMILIES.entries()]

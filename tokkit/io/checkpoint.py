@@ -163,8 +163,7 @@ def load_tokenizer(path: str | Path, device: str | torch.device = "cpu", **overr
     """Load any tokkit checkpoint directory into an eval-mode tokenizer on ``device``."""
     from safetensors.torch import load_file
 
-    import tokkit.tokenizers  # noqa: F401  (registers every family)
-    from tokkit.tokenizers._registry import create_tokenizer
+    from tokkit.tokenizers._registry import create_tokenizer  # the registry imports the families it needs
 
     path = Path(path)
     config = read_checkpoint_config(path)

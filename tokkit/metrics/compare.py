@@ -16,6 +16,7 @@ import json
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,174 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
     return row
 
 
+@dataclass
+class _Setup:
+    """Everything fixed before the first measurement: one protocol for every tokenizer."""
+
+    paths: list[Path]
+    toks: list[Any]
+    source: Any
+    image_size: int
+    order_list: list[str | None]
+    feats: Any  # the FID feature network, shared
+    lpips_metric: tuple[Any, str | None]  # (metric, reason) from create_lpips, shared
+    device: torch.device
+
+
+def _common_image_size(toks: list[Any], source: Any, image_size: int | None) -> int:
+    """``image_size``, else the one size every tokenizer defaults to; each tokenizer must take it."""
+    from tokkit.metrics import _common as C
+
+    if image_size is None:
+        sizes = {C.resolve_image_size(t, source, None) for t in toks}
+        if len(sizes) > 1:
+            raise UsageError(
+                f"the tokenizers default to different image sizes {sorted(sizes)}: one protocol needs one",
+                hint="pass --image-size",
+            )
+        image_size = sizes.pop()
+    for t in toks:
+        C.resolve_image_size(t, source, image_size)  # every tokenizer must take this size
+    return image_size
+
+
+def _load_all(
+    tokenizers: Sequence[str | Path],
+    data: Any,
+    image_size: int | None,
+    orders: Sequence[str] | None,
+    head: str | None,
+    fid_features: str | Any,
+    weights: str | Path | None,
+    lpips_weights: str | Path | None,
+    device: str | torch.device,
+) -> _Setup:
+    """Load every tokenizer and check size and orders first: a bad path or order fails before hours of work."""
+    from tokkit.device import resolve_device
+    from tokkit.generation.pipeline import resolve_probe
+    from tokkit.metrics import _common as C
+    from tokkit.metrics.fid import create_fid_features
+    from tokkit.metrics.recon import create_lpips
+
+    if not tokenizers:
+        raise UsageError("give at least one tokenizer checkpoint to compare")
+    paths = [Path(t) for t in tokenizers]
+    dev = resolve_device(device) if isinstance(device, str) else device
+    source = C.resolve_source(data)
+    toks = [C.resolve_tokenizer(p, dev) for p in paths]
+    size = _common_image_size(toks, source, image_size)
+    order_list: list[str | None] = list(dict.fromkeys(orders)) if orders else [None]
+    for t in toks:  # an order that does not fit a tokenizer fails before any work
+        for o in order_list:
+            resolve_probe(t, o, head)
+    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
+    lpips_metric = create_lpips(dev, lpips_weights)  # once, shared by every tokenizer
+    return _Setup(paths, toks, source, size, order_list, feats, lpips_metric, dev)
+
+
+def _measure_recon(
+    tok: Any, setup: _Setup, common: dict[str, Any], seed: int, use_cache: bool, arrays: dict[str, Any]
+) -> dict[str, Any]:
+    """``arrays`` is filled with the per-image values and features the paired decisions resample."""
+    from tokkit.device import seed_everything
+    from tokkit.metrics.recon import evaluate_recon
+
+    seed_everything(seed)
+    return evaluate_recon(
+        tok,
+        setup.source,
+        fid_features=setup.feats,
+        lpips_metric=setup.lpips_metric,
+        use_cache=use_cache,
+        allow_no_decoder=True,
+        arrays_out=arrays,
+        **common,
+    )
+
+
+def _measure_stability(
+    tok: Any, setup: _Setup, common: dict[str, Any], snr_db: Sequence[float], seed: int
+) -> dict[str, Any]:
+    from tokkit.metrics.stability import evaluate_stability
+
+    return evaluate_stability(tok, setup.source, snr_db=snr_db, seed=seed, **common)
+
+
+def _measure_generation(
+    tok: Any, setup: _Setup, common: dict[str, Any], probe: Any, samples: int, seed: int, use_cache: bool,
+    head: str | None, classes: bool, seeds: int,
+) -> dict[str | None, dict[str, Any]]:  # fmt: skip
+    """One generation probe per order: {order or None: result}."""
+    from tokkit.device import seed_everything
+    from tokkit.generation import evaluate_generation
+
+    gens = {}
+    for o in setup.order_list:
+        seed_everything(seed)
+        gens[o] = evaluate_generation(tok, setup.source, probe=probe, samples=samples, fid_features=setup.feats,
+                                      use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
+                                      seeds=seeds, **common)  # fmt: skip
+    return gens
+
+
+def _add_warnings(warnings: list[str], label: str, parts: Sequence[dict[str, Any]]) -> None:
+    """Each part's protocol warnings, prefixed with the tokenizer's label, once."""
+    for part in parts:
+        warnings += [f"{label}: {w}" for w in part["protocol"].get("warnings", []) if f"{label}: {w}" not in warnings]
+
+
+def _compare_protocol(
+    setup: _Setup, data: Any, n_used: Any, snr_db: Sequence[float], probe: Any, samples: int,
+    head: str | None, classes: bool, seed: int, seeds: int, warnings: list[str],
+) -> dict[str, Any]:  # fmt: skip
+    from tokkit.metrics import _common as C
+
+    return {
+        "data": getattr(setup.source, "spec", str(data)),
+        "num_images": n_used,
+        "image_size": setup.image_size,
+        "transform": C.TRANSFORM,
+        "fid_features": setup.feats.describe(),
+        "snr_db": list(snr_db),
+        "probe": dataclasses.asdict(probe),
+        "samples": samples,
+        "orders": [o for o in setup.order_list if o] or "each kind's default",
+        "head": head or "each order's default",
+        "classes": classes,
+        "seed": seed,
+        "seeds": list(range(seed, seed + seeds)),
+        "decisions": "paired: t interval over per-image (PSNR/SSIM/LPIPS) or per-seed (gFID, KID) differences; "
+        "rFID by a paired bootstrap over images; a verdict only where the 95% interval excludes 0",
+        "device": str(setup.device),
+        "warnings": warnings,
+    }
+
+
+def _write_outputs(
+    out: Path, protocol: dict[str, Any], rows: list[dict[str, Any]], results: dict[str, Any], setup: _Setup,
+    fid_features: Any, decisions: list[dict[str, Any]],
+) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """compare.csv, compare.json and the plots in ``out``. Returns (the summary written to JSON, the CSV columns)."""
+    files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
+    if len(setup.order_list) > 1:
+        files["order_plot"] = out / "order_study.png"
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
+    _write_atomic(files["csv"], buf.getvalue().encode())
+    summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
+               "files": {k: str(v) for k, v in files.items()}}  # fmt: skip
+    _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
+    features = getattr(setup.feats, "spec", str(fid_features))
+    _plot(rows, files["plot"], features)
+    if "order_plot" in files:
+        _plot_orders(rows, files["order_plot"], features)
+    return summary, columns
+
+
 def compare_tokenizers(
     tokenizers: Sequence[str | Path],
     data: Any,
@@ -248,122 +417,53 @@ def compare_tokenizers(
 
     ``seeds``: probe seeds per tokenizer (the same seeds, real images and sampling seeds for all);
     ``decisions`` in the result: one paired decision per pair of tokenizers and measure
-    (``tokkit.metrics.decisions``).
+    (``tokkit.metrics.decisions``; single-order comparisons).
 
     ``orders``: probe orders to run for every tokenizer (default: each kind's default probe);
     ``head``: the probe head for all of them (default: each order's default for the kind)."""
-    from tokkit.device import resolve_device, seed_everything
-    from tokkit.generation import ProbeConfig, evaluate_generation
-    from tokkit.generation.pipeline import resolve_probe
-    from tokkit.metrics import _common as C
-    from tokkit.metrics.fid import create_fid_features
-    from tokkit.metrics.recon import create_lpips, evaluate_recon
-    from tokkit.metrics.stability import evaluate_stability
+    from tokkit.generation import ProbeConfig
 
-    if not tokenizers:
-        raise UsageError("give at least one tokenizer checkpoint to compare")
-    paths = [Path(t) for t in tokenizers]
-    dev = resolve_device(device) if isinstance(device, str) else device
+    setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device)
     probe = probe or ProbeConfig()
-    source = C.resolve_source(data)
-    toks = [C.resolve_tokenizer(p, dev) for p in paths]  # load all first: a bad path fails before hours of work
-    if image_size is None:
-        sizes = {C.resolve_image_size(t, source, None) for t in toks}
-        if len(sizes) > 1:
-            raise UsageError(
-                f"the tokenizers default to different image sizes {sorted(sizes)}: one protocol needs one",
-                hint="pass --image-size",
-            )
-        image_size = sizes.pop()
-    for t in toks:
-        C.resolve_image_size(t, source, image_size)  # every tokenizer must take this size
-    order_list: list[str | None] = list(dict.fromkeys(orders)) if orders else [None]
-    for t in toks:  # an order that does not fit a tokenizer fails before any work
-        for o in order_list:
-            resolve_probe(t, o, head)
-    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
-    lpips_metric = create_lpips(dev, lpips_weights)  # once, shared by every tokenizer
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    labels = _labels(paths)
-    mid = sorted(snr_db)[len(snr_db) // 2]
+    labels = _labels(setup.paths)
     rows, results, warnings = [], {}, []
     arrays: dict[str, dict[str, Any]] = {}  # per tokenizer: per-image values and features, for decisions
-    for label, path, tok in zip(labels, paths, toks, strict=True):
-        common = {"num_images": num_images, "image_size": image_size, "batch_size": batch_size, "device": dev}
-        seed_everything(seed)
-        rec = evaluate_recon(
-            tok,
-            source,
-            fid_features=feats,
-            lpips_metric=lpips_metric,
-            use_cache=use_cache,
-            allow_no_decoder=True,
-            arrays_out=arrays.setdefault(label, {}),
-            **common,
-        )
-        stab = evaluate_stability(tok, source, snr_db=snr_db, seed=seed, **common)
-        gens = {}
-        for o in order_list:
-            seed_everything(seed)
-            gens[o] = evaluate_generation(tok, source, probe=probe, samples=samples, fid_features=feats,
-                                          use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
-                                          seeds=seeds, **common)  # fmt: skip
-        for part in (rec, stab, *gens.values()):
-            warnings += [
-                f"{label}: {w}" for w in part["protocol"].get("warnings", []) if f"{label}: {w}" not in warnings
-            ]
+    common = {"num_images": num_images, "image_size": setup.image_size, "batch_size": batch_size}
+    common["device"] = setup.device
+    for label, path, tok in zip(labels, setup.paths, setup.toks, strict=True):
+        rec = _measure_recon(tok, setup, common, seed, use_cache, arrays.setdefault(label, {}))
+        stab = _measure_stability(tok, setup, common, snr_db, seed)
+        gens = _measure_generation(tok, setup, common, probe, samples, seed, use_cache, head, classes, seeds)
+        _add_warnings(warnings, label, (rec, stab, *gens.values()))
         for gen in gens.values():
-            name = label if len(order_list) == 1 else f"{label} [{gen['order']}]"
+            name = label if len(setup.order_list) == 1 else f"{label} [{gen['order']}]"
             rows.append(_row(name, path, rec, stab, gen))
         first = next(iter(gens.values()))
         results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": first}
-        if len(order_list) > 1:
+        if len(setup.order_list) > 1:
             results[label]["generation_by_order"] = {g["order"]: g for g in gens.values()}
 
     n_used = rows and results[labels[0]]["recon"]["protocol"]["num_images"]
-    protocol = {
-        "data": getattr(source, "spec", str(data)),
-        "num_images": n_used,
-        "image_size": image_size,
-        "transform": C.TRANSFORM,
-        "fid_features": feats.describe(),
-        "snr_db": list(snr_db),
-        "probe": dataclasses.asdict(probe),
-        "samples": samples,
-        "orders": [o for o in order_list if o] or "each kind's default",
-        "head": head or "each order's default",
-        "classes": classes,
-        "seed": seed,
-        "seeds": list(range(seed, seed + seeds)),
-        "decisions": "paired: t interval over per-image (PSNR/SSIM/LPIPS) or per-seed (gFID, KID) differences; "
-        "rFID by a paired bootstrap over images; a verdict only where the 95% interval excludes 0",
-        "device": str(dev),
-        "warnings": warnings,
-    }
-    files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
-    if len(order_list) > 1:
-        files["order_plot"] = out / "order_study.png"
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
-    _write_atomic(files["csv"], buf.getvalue().encode())
-    from tokkit.metrics.decisions import compare_decisions
-
-    gens_first = {label: results[label]["generation"] for label in labels}
-    decisions = compare_decisions(labels, arrays, gens_first, seed=seed) if len(order_list) == 1 else []
-    summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
-               "files": {k: str(v) for k, v in files.items()}}  # fmt: skip
-    _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
-    _plot(rows, files["plot"], getattr(feats, "spec", str(fid_features)))
-    if "order_plot" in files:
-        _plot_orders(rows, files["order_plot"], getattr(feats, "spec", str(fid_features)))
+    protocol = _compare_protocol(setup, data, n_used, snr_db, probe, samples, head, classes, seed, seeds, warnings)
+    decisions = _decisions(labels, arrays, results, setup, seed)
+    summary, columns = _write_outputs(out, protocol, rows, results, setup, fid_features, decisions)
+    mid = sorted(snr_db)[len(snr_db) // 2]
     shown = [c.format(mid=f"{mid:g}") for c in SHOWN]
     return {**summary, "columns_shown": [c for c in shown if c in columns or c == "tokenizer"]}
+
+
+def _decisions(
+    labels: list[str], arrays: dict[str, Any], results: dict[str, Any], setup: _Setup, seed: int
+) -> list[dict[str, Any]]:
+    """Paired decisions between every two tokenizers (one probe order: the rows are the tokenizers)."""
+    from tokkit.metrics.decisions import compare_decisions
+
+    if len(setup.order_list) != 1:
+        return []
+    return compare_decisions(labels, arrays, {k: results[k]["generation"] for k in labels}, seed=seed)
 
 
 def _strict(x: Any) -> Any:

@@ -14,6 +14,7 @@ Conventions (written into every result's ``protocol``):
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,205 @@ class UsageAccumulator:
 # ---------------------------------------------------------------------------------------------
 # The evaluation
 # ---------------------------------------------------------------------------------------------
+@dataclass
+class ReconValues:
+    """What one reconstruction pass measured, per image: ``psnr`` / ``ssim`` / ``lpips`` hold one (B,) float64
+    tensor per batch, in data order (``per_image`` joins them into (N,)). The rFID features stay running sums
+    in ``RFIDSide`` so that memory is flat in the number of images."""
+
+    psnr: list[torch.Tensor] = field(default_factory=list)
+    ssim: list[torch.Tensor] = field(default_factory=list)
+    lpips: list[torch.Tensor] = field(default_factory=list)
+    count: int = 0
+
+    def per_image(self, name: str) -> torch.Tensor:
+        """(N,) values of ``name`` ("psnr", "ssim" or "lpips")."""
+        parts = getattr(self, name)
+        return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+    def mean(self, name: str) -> float:
+        # batch sums added in data order: the same float as the running sum this replaced
+        total = 0.0
+        for part in getattr(self, name):
+            total += float(part.sum())
+        return total / self.count
+
+
+@dataclass
+class RFIDSide:
+    """The feature network and the real / reconstructed feature statistics of one rFID."""
+
+    feats: Any
+    payload: Any  # the cache key of the real statistics, None without the cache
+    real_stats: Any  # FeatureStats read from the cache, else None until the pass ends
+    real_acc: Any  # StatsAccumulator of the real features when they are not cached
+    fake_acc: Any
+    real_cached: bool
+
+    def add(self, x: torch.Tensor, recon_q: torch.Tensor) -> None:
+        """x, recon_q: (B, 3, S, S) in [-1, 1]."""
+        if self.real_acc is not None:
+            self.real_acc.add(self.feats(x))
+        self.fake_acc.add(self.feats(recon_q))
+
+
+@dataclass
+class _LPIPSState:
+    metric: Any
+    reason: str | None
+
+
+def _check_recon_inputs(tok: Tokenizer, size: int, allow_no_decoder: bool) -> None:
+    from tokkit.errors import UsageError
+
+    if size < SSIM_WINDOW:
+        raise UsageError(f"--image-size {size} is below SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window", hint="use >= 11")
+    if not tok.can_decode and not allow_no_decoder:
+        raise UsageError(
+            f"tokenizer '{tok.architecture}' has no pixel decoder: reconstruction cannot be measured",
+            hint="train a decoder for it first",
+        )
+
+
+def _rfid_side(
+    fid_features: str | Any,
+    weights: str | Path | None,
+    dev: torch.device,
+    source: Any,
+    n: int,
+    size: int,
+    use_cache: bool,
+) -> RFIDSide:
+    """The feature network, and the real statistics from the cache when they are there."""
+    from tokkit.metrics.fid import StatsAccumulator, create_fid_features, load_cached_stats, real_stats_payload
+
+    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
+    payload = real_stats_payload(source, n, size, feats) if use_cache else None
+    real_stats = load_cached_stats(payload) if payload is not None else None
+    if real_stats is not None and real_stats.features is None:  # an entry from before KID: recompute
+        real_stats = None
+    real_acc = None if real_stats is not None else StatsAccumulator(keep_features=True)
+    return RFIDSide(feats, payload, real_stats, real_acc, StatsAccumulator(keep_features=True), real_stats is not None)
+
+
+def _lpips_state(
+    compute_lpips: bool, lpips_metric: tuple[Any, str | None] | None, dev: torch.device, lpips_weights: Any
+) -> _LPIPSState:
+    if not compute_lpips:
+        return _LPIPSState(None, "not requested")
+    # ``lpips_metric``: (metric, reason) from create_lpips, shared over several evaluations
+    return _LPIPSState(*(lpips_metric if lpips_metric is not None else create_lpips(dev, lpips_weights)))
+
+
+def _score_batch(
+    tok: Tokenizer, x: torch.Tensor, lp: _LPIPSState, size: int, values: ReconValues
+) -> tuple[Any, torch.Tensor]:
+    """Encode, decode and measure one batch x (B, 3, S, S) in [-1, 1]; append its per-image values.
+
+    Returns (tokens, the uint8-rounded reconstruction back in [-1, 1])."""
+    from tokkit.metrics import _common as C
+
+    tokens = tok.encode(x)
+    recon = tok.decode(tokens)
+    C.check_batch_shapes(tok, x, tokens, recon)
+    recon = recon.float().clamp(-1, 1)
+    xu, ru = to_unit(x), to_unit(recon)
+    values.psnr.append(psnr(xu, ru))
+    values.ssim.append(ssim(xu, ru))
+    recon_q = ru.float() * 2 - 1
+    if lp.metric is not None:
+        try:
+            values.lpips.append(lp.metric(x, recon_q))
+        except RuntimeError as e:  # AlexNet's pooling cannot take very small images
+            lp.metric, lp.reason = None, f"LPIPS failed at {size}x{size}: {str(e).splitlines()[0]}"
+    values.count += len(x)
+    return tokens, recon_q
+
+
+def _reconstruct_all(
+    tok: Tokenizer, inputs: Any, batch_size: int, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator
+) -> ReconValues:
+    """One pass over the first N images: per-image values, code usage and the rFID statistics."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.progress import task
+
+    values = ReconValues()
+    n, size, dev = inputs.num_images, inputs.image_size, inputs.device
+    with task("Reconstructing", total=n) as t, torch.no_grad():
+        for _, x, _ in iter_batches(inputs.source, size, batch_size, 0, n):
+            x = x.to(dev)
+            tokens, recon_q = _score_batch(tok, x, lp, size, values)
+            usage.add(tokens.index_maps())
+            side.add(x, recon_q)
+            t.advance(len(x))
+    return values
+
+
+def _rfid(side: RFIDSide, count: int, warnings: list[str]) -> float | None:
+    """The Fréchet distance of the pass (None under 2 images); computes and caches the real statistics."""
+    from tokkit.metrics.fid import frechet_distance_stats, save_cached_stats
+
+    if count < 2:  # one image has no covariance: the other metrics still stand
+        warnings.append(f"rFID needs at least 2 images, got {count}: rfid is null")
+        return None
+    if side.real_stats is None:
+        side.real_stats = side.real_acc.stats()
+        if side.payload is not None:
+            try:
+                save_cached_stats(side.payload, side.real_stats)
+            except OSError as e:
+                log.warning("could not cache feature statistics: %s", e)
+    rank_warning = side.real_stats.rank_warning("rFID")
+    if rank_warning:
+        warnings.append(rank_warning)
+    return frechet_distance_stats(side.real_stats, side.fake_acc.stats())
+
+
+def _recon_protocol(
+    inputs: Any, data: Any, batch_size: int, values: ReconValues, side: RFIDSide, lp: _LPIPSState, usage: Any
+) -> dict[str, Any]:
+    from tokkit.metrics import _common as C
+
+    count = values.count
+    return {
+        "num_images": count,
+        "image_size": inputs.image_size,
+        "transform": C.TRANSFORM,
+        "data": getattr(inputs.source, "spec", str(data)),
+        "tokenizer": C.tokenizer_info(inputs.tok),
+        "pixels": "[0,1] RGB, reconstruction clamped and rounded to uint8, data_range 1",
+        "psnr": f"per image over RGB channels (not Y), mean over images, capped at {PSNR_CAP_DB:g} dB",
+        "ssim": "Gaussian 11x11 window sigma 1.5, K1 0.01, K2 0.03, population covariance, "
+        "per RGB channel then mean, valid region (= skimage gaussian_weights=True, use_sample_covariance=False)",
+        "lpips": {"net": "alex", "version": "0.1", "available": lp.metric is not None, "reason": lp.reason},
+        "rfid": {
+            "features": side.feats.describe(),
+            "reference": f"the same {count} real images",
+            "real_stats": "cache" if side.real_cached else "computed",
+            "feature_dim": side.real_stats.dim if side.real_stats is not None else None,
+        },
+        "num_tokens": usage.num_tokens(),
+        "batch_size": batch_size,
+        "device": str(inputs.device),
+        "warnings": inputs.warnings,
+    }
+
+
+def _summarise_recon(
+    values: ReconValues, rfid: float | None, side: RFIDSide, lp: _LPIPSState, usage: Any, fid_features: Any
+) -> dict[str, Any]:
+    """The result's headline numbers: means of the per-image values, rFID, usage (protocol added by the caller)."""
+    desc = side.feats.describe()
+    return {
+        "psnr": values.mean("psnr"),
+        "ssim": values.mean("ssim"),
+        "lpips": values.mean("lpips") if lp.metric is not None else None,
+        "rfid": rfid,
+        "rfid_features": desc.get("spec", getattr(side.feats, "spec", str(fid_features))),
+        "usage": usage.result(),
+    }
+
+
 def evaluate_recon(
     tokenizer: str | Path | Tokenizer,
     data: Any,
@@ -200,140 +400,65 @@ def evaluate_recon(
     per-image values ("psnr", "ssim", "lpips": (n,) arrays) and the features ("real", "recon": (n, D)
     float32, row i of both from image i) that paired comparisons resample. ``fid_features``
     is a spec (``effnet-lite0``, ``inception``, an encoder) or a FidFeatures object; ``weights`` are
-    the feature network's weights. Memory: the feature vectors of the real images and of the
-    reconstructions are kept (KID needs them): 2 x n x D float32.
+    the feature network's weights. Memory: the per-image values and the feature vectors of the real
+    images and of the reconstructions are kept (KID needs them): 2 x n x D float32.
     A tokenizer without a pixel decoder is an error, unless ``allow_no_decoder``: then only the
     usage is measured and the image metrics are null with the reason (``eval compare`` uses this).
     """
-    from tokkit.data.dataset import iter_batches
     from tokkit.metrics import _common as C
-    from tokkit.metrics.fid import (
-        StatsAccumulator,
-        create_fid_features,
-        frechet_distance_stats,
-        load_cached_stats,
-        real_stats_payload,
-        save_cached_stats,
-    )
-    from tokkit.progress import task
 
     inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
-    tok, source, n, size, dev, warnings = (
-        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
-    )  # fmt: skip
-    if size < SSIM_WINDOW:
-        from tokkit.errors import UsageError
-
-        raise UsageError(f"--image-size {size} is below SSIM's {SSIM_WINDOW}x{SSIM_WINDOW} window", hint="use >= 11")
-    decodes = tok.can_decode
-    if not decodes and not allow_no_decoder:
-        from tokkit.errors import UsageError
-
-        raise UsageError(
-            f"tokenizer '{tok.architecture}' has no pixel decoder: reconstruction cannot be measured",
-            hint="train a decoder for it first",
-        )
-
-    if not decodes:
-        return _usage_only(tok, source, n, size, batch_size, dev, warnings, data)
-    feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
-    payload = real_stats_payload(source, n, size, feats) if use_cache else None
-    real_stats = load_cached_stats(payload) if payload is not None else None
-    if real_stats is not None and real_stats.features is None:  # an entry from before KID: recompute
-        real_stats = None
-    real_acc = None if real_stats is not None else StatsAccumulator(keep_features=True)
-    fake_acc = StatsAccumulator(keep_features=True)
-    if not compute_lpips:
-        lp, lpips_reason = None, "not requested"
-    else:  # ``lpips_metric``: (metric, reason) from create_lpips, shared over several evaluations
-        lp, lpips_reason = lpips_metric if lpips_metric is not None else create_lpips(dev, lpips_weights)
-    usage = UsageAccumulator(tok)
-
-    per_image: dict[str, list[np.ndarray]] = {"psnr": [], "ssim": [], "lpips": []}  # (B,) float64 blocks
-    count = 0
-    with task("Reconstructing", total=n) as t, torch.no_grad():
-        for _, x, _ in iter_batches(source, size, batch_size, 0, n):
-            x = x.to(dev)
-            tokens = tok.encode(x)
-            recon = tok.decode(tokens)
-            C.check_batch_shapes(tok, x, tokens, recon)
-            recon = recon.float().clamp(-1, 1)
-            xu, ru = to_unit(x), to_unit(recon)
-            per_image["psnr"].append(psnr(xu, ru).numpy())
-            per_image["ssim"].append(ssim(xu, ru).numpy())
-            recon_q = ru.float() * 2 - 1  # the uint8-rounded reconstruction, back in [-1, 1]
-            if lp is not None:
-                try:
-                    per_image["lpips"].append(lp(x, recon_q).numpy())
-                except RuntimeError as e:  # AlexNet's pooling cannot take very small images
-                    lp, lpips_reason = None, f"LPIPS failed at {size}x{size}: {str(e).splitlines()[0]}"
-            usage.add(tokens.index_maps())
-            if real_acc is not None:
-                real_acc.add(feats(x))
-            fake_acc.add(feats(recon_q))
-            count += len(x)
-            t.advance(len(x))
-
-    real_cached = real_stats is not None
-    rfid = None
-    if count < 2:  # one image has no covariance: the other metrics still stand
-        warnings.append(f"rFID needs at least 2 images, got {count}: rfid is null")
-    else:
-        if real_stats is None:
-            real_stats = real_acc.stats()  # type: ignore[union-attr]
-            if payload is not None:
-                try:
-                    save_cached_stats(payload, real_stats)
-                except OSError as e:
-                    log.warning("could not cache feature statistics: %s", e)
-        rank_warning = real_stats.rank_warning("rFID")
-        if rank_warning:
-            warnings.append(rank_warning)
-        fake_stats = fake_acc.stats()
-        rfid = frechet_distance_stats(real_stats, fake_stats)
-    values = {k: np.concatenate(v) if v and (k != "lpips" or lp is not None) else None for k, v in per_image.items()}
-    uncertainty = recon_uncertainty(values, real_stats, fake_stats if rfid is not None else None, count)
-    if arrays_out is not None:
-        arrays_out.update(values)
-        arrays_out["real"] = real_stats.features if real_stats is not None else None
-        arrays_out["recon"] = fake_stats.features if rfid is not None else None
-    desc = feats.describe()
-    protocol = {
-        "num_images": count,
-        "image_size": size,
-        "transform": C.TRANSFORM,
-        "data": getattr(source, "spec", str(data)),
-        "tokenizer": C.tokenizer_info(tok),
-        "pixels": "[0,1] RGB, reconstruction clamped and rounded to uint8, data_range 1",
-        "psnr": f"per image over RGB channels (not Y), mean over images, capped at {PSNR_CAP_DB:g} dB",
-        "ssim": "Gaussian 11x11 window sigma 1.5, K1 0.01, K2 0.03, population covariance, "
-        "per RGB channel then mean, valid region (= skimage gaussian_weights=True, use_sample_covariance=False)",
-        "lpips": {"net": "alex", "version": "0.1", "available": lp is not None, "reason": lpips_reason},
-        "rfid": {
-            "features": desc,
-            "reference": f"the same {count} real images",
-            "real_stats": "cache" if real_cached else "computed",
-            "feature_dim": real_stats.dim if real_stats is not None else None,
-        },
-        "num_tokens": usage.num_tokens(),
-        "batch_size": batch_size,
-        "device": str(dev),
-        "warnings": warnings,
-    }
+    _check_recon_inputs(inputs.tok, inputs.image_size, allow_no_decoder)
+    if not inputs.tok.can_decode:
+        return _usage_only(inputs, batch_size, data)
+    values, side, lp, usage = measure_recon(
+        inputs, batch_size, fid_features, weights, lpips_weights, use_cache, compute_lpips, lpips_metric
+    )
+    rfid = _rfid(side, values.count, inputs.warnings)
+    uncertainty = _uncertainty(values, side, lp, rfid is not None, arrays_out)
     return {
-        "psnr": float(values["psnr"].mean()),
-        "ssim": float(values["ssim"].mean()),
-        "lpips": float(values["lpips"].mean()) if values["lpips"] is not None else None,
-        "rfid": rfid,
+        **_summarise_recon(values, rfid, side, lp, usage, fid_features),
         **uncertainty,
-        "rfid_features": desc.get("spec", getattr(feats, "spec", str(fid_features))),
-        "usage": usage.result(),
-        "protocol": protocol,
+        "protocol": _recon_protocol(inputs, data, batch_size, values, side, lp, usage),
     }
+
+
+def measure_recon(
+    inputs: Any,
+    batch_size: int,
+    fid_features: str | Any,
+    weights: str | Path | None,
+    lpips_weights: str | Path | None,
+    use_cache: bool,
+    compute_lpips: bool,
+    lpips_metric: tuple[Any, str | None] | None,
+) -> tuple[ReconValues, RFIDSide, _LPIPSState, UsageAccumulator]:
+    """The per-image step of ``evaluate_recon`` on prepared ``inputs`` (``_common.prepare``): the per-image values,
+    the rFID feature statistics, the LPIPS state (metric or the reason it is missing) and the code usage."""
+    tok, dev = inputs.tok, inputs.device
+    side = _rfid_side(fid_features, weights, dev, inputs.source, inputs.num_images, inputs.image_size, use_cache)
+    lp = _lpips_state(compute_lpips, lpips_metric, dev, lpips_weights)
+    usage = UsageAccumulator(tok)
+    values = _reconstruct_all(tok, inputs, batch_size, side, lp, usage)
+    return values, side, lp, usage
 
 
 UNCERTAINTY_KEYS = ("psnr_ci", "ssim_ci", "lpips_ci", "kid", "kid_std", "kid_std_kind", "n", "feature_dim",
                     "rank_deficient")  # fmt: skip
+
+
+def _uncertainty(
+    values: ReconValues, side: RFIDSide, lp: _LPIPSState, have_rfid: bool, arrays_out: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The per-image arrays (into ``arrays_out``) and what ``recon_uncertainty`` makes of them."""
+    arrays = {k: values.per_image(k).numpy() for k in ("psnr", "ssim", "lpips")}
+    if lp.metric is None:
+        arrays["lpips"] = None
+    fake = side.fake_acc.stats() if have_rfid else None
+    if arrays_out is not None:
+        arrays_out.update(arrays, real=side.real_stats.features if have_rfid else None,
+                          recon=fake.features if fake is not None else None)  # fmt: skip
+    return recon_uncertainty(arrays, side.real_stats, fake, values.count)
 
 
 def recon_uncertainty(values: dict[str, np.ndarray | None], real: Any, fake: Any, n: int) -> dict[str, Any]:
@@ -353,14 +478,13 @@ def recon_uncertainty(values: dict[str, np.ndarray | None], real: Any, fake: Any
     return out
 
 
-def _usage_only(
-    tok: Tokenizer, source: Any, n: int, size: int, batch_size: int, dev: torch.device, warnings: list[str], data: Any
-) -> dict[str, Any]:
+def _usage_only(inputs: Any, batch_size: int, data: Any) -> dict[str, Any]:
     """Codebook usage of a tokenizer that cannot decode; the image metrics are null with the reason."""
     from tokkit.data.dataset import iter_batches
     from tokkit.metrics import _common as C
     from tokkit.progress import task
 
+    tok, source, n, size, dev = inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device
     usage = UsageAccumulator(tok)
     count = 0
     with task("Tokenizing", total=n) as t, torch.no_grad():
@@ -391,6 +515,6 @@ def _usage_only(
             "num_tokens": usage.num_tokens(),
             "batch_size": batch_size,
             "device": str(dev),
-            "warnings": warnings,
+            "warnings": inputs.warnings,
         },
     }

@@ -308,52 +308,41 @@ class _Tally:
         }
 
 
-def evaluate_stability(
-    tokenizer: str | Path | Tokenizer,
-    data: Any,
-    num_images: int | None = None,
-    image_size: int | None = None,
-    batch_size: int = 16,
-    snr_db: Sequence[float] = DEFAULT_SNR_DB,
-    perturbations: Sequence[str] = PERTURBATIONS,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-) -> dict[str, Any]:
-    """Re-tokenize perturbed images and compare with the clean tokens.
+def _check_stability_args(snr_db: Sequence[float], perturbations: Sequence[str]) -> list[float]:
+    """The SNR levels as floats; unknown perturbations and NaN levels are usage errors."""
+    unknown = [p for p in perturbations if p not in PERTURBATIONS]
+    if unknown:
+        raise UsageError(f"unknown perturbation '{unknown[0]}'; choose from {', '.join(PERTURBATIONS)}")
+    levels = [float(s) for s in snr_db]
+    if any(math.isnan(s) for s in levels):
+        raise UsageError("--snr-db levels must be numbers")
+    return levels
 
-    Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features",
-    "cosine_quantized_centred", "cosine_features_centred", "latent_snr_db", "feature_snr_db", "baselines",
-    "perturbations", "protocol"}; the per-SNR entries are lists aligned with ``snr_db``. Two passes: the
-    clean images first (dataset mean, spread, baselines), then every perturbation.
-    """
+
+def _clean_pass(tok: Tokenizer, inputs: Any, batch_size: int, seed: int) -> _CleanPass:
+    """Pass 1: the clean encodings alone give the dataset mean, the spread and the baselines."""
     from tokkit.data.dataset import iter_batches
     from tokkit.metrics import _common as C
     from tokkit.progress import task
 
-    unknown = [p for p in perturbations if p not in PERTURBATIONS]
-    if unknown:
-        raise UsageError(f"unknown perturbation '{unknown[0]}'; choose from {', '.join(PERTURBATIONS)}")
-    snr_db = [float(s) for s in snr_db]
-    if any(math.isnan(s) for s in snr_db):
-        raise UsageError("--snr-db levels must be numbers")
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
-    tok, source, n, size, dev, warnings = (
-        inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
-    )  # fmt: skip
-
-    # pass 1: the clean encodings alone give the dataset mean, the spread and the baselines
     ref = _CleanPass(seed)
+    n, dev = inputs.num_images, inputs.device
     with task("Stability: clean pass", total=n) as t, torch.no_grad():
-        for _, x, idx in iter_batches(source, size, batch_size, 0, n):
+        for _, x, idx in iter_batches(inputs.source, inputs.image_size, batch_size, 0, n):
             x = x.to(dev)
             clean = tok.encode(x)
             C.check_batch_shapes(tok, x, clean, None)
             ref.add(tok, clean, idx)
             t.advance(len(x))
+    return ref
 
-    # pass 2: every perturbation against the clean encoding of the same image
-    noise_tallies = [_Tally(ref) for _ in snr_db]
-    other: dict[str, tuple[_Tally, Callable[[torch.Tensor], torch.Tensor], bool]] = {}
+
+# a perturbation other than noise: its tally, the image transform, and whether maps are flipped back
+_Other = tuple[_Tally, Callable[[torch.Tensor], torch.Tensor], bool]
+
+
+def _other_perturbations(perturbations: Sequence[str], ref: _CleanPass) -> dict[str, _Other]:
+    other: dict[str, _Other] = {}
     for p in perturbations:
         if p == "shift_1px":
             other[p] = (_Tally(ref), shift_1px, False)
@@ -361,10 +350,26 @@ def evaluate_stability(
             other[p] = (_Tally(ref), lambda x: x.flip(-1), True)
         else:
             other[p] = (_Tally(ref), jpeg, False)
+    return other
+
+
+def _perturbed_pass(
+    tok: Tokenizer,
+    inputs: Any,
+    batch_size: int,
+    seed: int,
+    snr_db: list[float],
+    noise_tallies: list[_Tally],
+    other: dict[str, _Other],
+) -> int:
+    """Pass 2: every perturbation against the clean encoding of the same image. Returns the image count."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.progress import task
 
     count = 0
+    n, dev = inputs.num_images, inputs.device
     with task("Stability: perturbed", total=n) as t, torch.no_grad():
-        for _, x, idx in iter_batches(source, size, batch_size, 0, n):
+        for _, x, idx in iter_batches(inputs.source, inputs.image_size, batch_size, 0, n):
             x = x.to(dev)
             clean = tok.encode(x)
             for level, (s, tally) in enumerate(zip(snr_db, noise_tallies, strict=True)):
@@ -373,15 +378,21 @@ def evaluate_stability(
                 tally.add(tok, clean, tok.encode(fn(x)), flip)
             count += len(x)
             t.advance(len(x))
+    return count
 
+
+def _stability_protocol(
+    inputs: Any, data: Any, batch_size: int, seed: int, count: int, has_features: bool
+) -> dict[str, Any]:
+    from tokkit.metrics import _common as C
+
+    tok = inputs.tok
     continuous = tok.kind == "continuous"
-    noise = [tl.result(continuous) for tl in noise_tallies]
-    has_features = ref.moments["features"].n > 0
-    protocol = {
+    return {
         "num_images": count,
-        "image_size": size,
+        "image_size": inputs.image_size,
         "transform": C.TRANSFORM,
-        "data": getattr(source, "spec", str(data)),
+        "data": getattr(inputs.source, "spec", str(data)),
         "tokenizer": C.tokenizer_info(tok),
         "seed": seed,
         "noise": "x' = clip(x + sigma*N(0,I), -1, 1), sigma^2 = mean(x^2)/10^(snr_db/10) per image, x in [-1,1]; "
@@ -417,19 +428,64 @@ def evaluate_stability(
             "jpeg_q75": "uint8 -> PIL JPEG quality 75 (4:2:0) -> decode",
         },
         "batch_size": batch_size,
-        "device": str(dev),
-        "warnings": warnings,
+        "device": str(inputs.device),
+        "warnings": inputs.warnings,
     }
+
+
+_NOISE_KEYS = (
+    "token_change_rate",
+    "cosine_quantized",
+    "cosine_features",
+    "cosine_quantized_centred",
+    "cosine_features_centred",
+    "latent_snr_db",
+    "feature_snr_db",
+)
+
+
+def _summarise_stability(
+    snr_db: list[float], noise_tallies: list[_Tally], other: dict[str, _Other], ref: _CleanPass, continuous: bool
+) -> dict[str, Any]:
+    """Per-SNR lists aligned with ``snr_db``, the baselines and one entry per other perturbation."""
+    noise = [tl.result(continuous) for tl in noise_tallies]
     return {
         "snr_db": snr_db,
-        "token_change_rate": [r["token_change_rate"] for r in noise],
-        "cosine_quantized": [r["cosine_quantized"] for r in noise],
-        "cosine_features": [r["cosine_features"] for r in noise],
-        "cosine_quantized_centred": [r["cosine_quantized_centred"] for r in noise],
-        "cosine_features_centred": [r["cosine_features_centred"] for r in noise],
-        "latent_snr_db": [r["latent_snr_db"] for r in noise],
-        "feature_snr_db": [r["feature_snr_db"] for r in noise],
+        **{key: [r[key] for r in noise] for key in _NOISE_KEYS},
         "baselines": ref.baselines(),
         "perturbations": {p: tally.result(continuous) for p, (tally, _, _) in other.items()},
-        "protocol": protocol,
+    }
+
+
+def evaluate_stability(
+    tokenizer: str | Path | Tokenizer,
+    data: Any,
+    num_images: int | None = None,
+    image_size: int | None = None,
+    batch_size: int = 16,
+    snr_db: Sequence[float] = DEFAULT_SNR_DB,
+    perturbations: Sequence[str] = PERTURBATIONS,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Re-tokenize perturbed images and compare with the clean tokens.
+
+    Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features",
+    "cosine_quantized_centred", "cosine_features_centred", "latent_snr_db", "feature_snr_db", "baselines",
+    "perturbations", "protocol"}; the per-SNR entries are lists aligned with ``snr_db``. Two passes: the
+    clean images first (dataset mean, spread, baselines), then every perturbation.
+    """
+    from tokkit.metrics import _common as C
+
+    levels = _check_stability_args(snr_db, perturbations)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    tok = inputs.tok
+    ref = _clean_pass(tok, inputs, batch_size, seed)
+    noise_tallies = [_Tally(ref) for _ in levels]
+    other = _other_perturbations(perturbations, ref)
+    count = _perturbed_pass(tok, inputs, batch_size, seed, levels, noise_tallies, other)
+    has_features = ref.moments["features"].n > 0
+    return {
+        **_summarise_stability(levels, noise_tallies, other, ref, tok.kind == "continuous"),
+        "protocol": _stability_protocol(inputs, data, batch_size, seed, count, has_features),
     }

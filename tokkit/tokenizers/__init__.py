@@ -1,4 +1,9 @@
-"""Tokenizer families. Importing this package registers all of them."""
+"""Tokenizer families: the interface (``Tokenizer``, ``TokenBatch``) and the registry.
+
+The families (kmeans, msvq, vae, vqgan) are imported by the registry on the first lookup
+(``create_tokenizer``, ``list_tokenizers``, ``TOKENIZERS.names()``...), not by this package: the k-means
+family builds an encoder and encoders load checkpoints, so importing it here would close an import circle.
+"""
 
 from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
 from tokkit.tokenizers._registry import TOKENIZERS, create_tokenizer, list_tokenizers, register_tokenizer
@@ -13,6 +18,3 @@ __all__ = [
     "list_tokenizers",
     "register_tokenizer",
 ]
-
-# families register at import: trainable (msvq, vae, vqgan) and the DiGIT-style k-means tokenizer
-from tokkit.tokenizers import kmeans, msvq, vae, vqgan  # noqa: E402,F401

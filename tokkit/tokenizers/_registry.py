@@ -1,4 +1,7 @@
-"""The tokenizer registry: architecture/variant name -> factory(**config overrides) -> Tokenizer."""
+"""The tokenizer registry: architecture/variant name -> factory(**config overrides) -> Tokenizer.
+
+The families register themselves when their module is imported; the registry imports them (by name, on
+the first lookup), so checkpoint loading finds every family without importing any of them itself."""
 
 from __future__ import annotations
 
@@ -8,7 +11,15 @@ from typing import Any
 from tokkit.registry import Registry
 from tokkit.tokenizers._base import Tokenizer
 
-TOKENIZERS: Registry[Callable[..., Tokenizer]] = Registry("tokenizer")
+# the modules that register the built-in families (strings: no import edge from the registry up to them)
+FAMILY_MODULES = (
+    "tokkit.tokenizers.kmeans",
+    "tokkit.tokenizers.msvq",
+    "tokkit.tokenizers.vae",
+    "tokkit.tokenizers.vqgan",
+)
+
+TOKENIZERS: Registry[Callable[..., Tokenizer]] = Registry("tokenizer", modules=FAMILY_MODULES)
 
 
 def register_tokenizer(name: str, factory: Callable[..., Tokenizer] | None = None, *, help: str = ""):

@@ -227,6 +227,19 @@ def model_field_names(architecture: str) -> set[str] | None:
     return None
 
 
+def tokenizer_image_size(path: str) -> int:
+    """The image size a k-means tokenizer checkpoint was built for (224 when unset); other architectures are errors."""
+    from tokkit.io.checkpoint import read_checkpoint_config
+
+    conf = read_checkpoint_config(path)
+    if conf["architecture"] != "kmeans":
+        raise UsageError(
+            f"'{path}' is a '{conf['architecture']}' checkpoint, kmeans-decoder needs a k-means tokenizer",
+            hint="build one with tokkit fit-kmeans",
+        )
+    return int(conf["args"].get("image_size") or 224)
+
+
 def resolve_config(
     architecture: str,
     config_file: str | Path | None = None,
@@ -260,8 +273,6 @@ def resolve_config(
         if not out.tokenizer:
             raise UsageError("kmeans-decoder needs --tokenizer DIR (a k-means tokenizer checkpoint)")
         if out.image_size == 0:  # train at the tokenizer's own image size
-            from tokkit.train.kmeans_decoder import tokenizer_image_size
-
             out.image_size = tokenizer_image_size(out.tokenizer)
     validate(out)
     return out

@@ -5,19 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tokkit.errors import UsageError
-from tokkit.train.config import TrainConfig
-
-
-def tokenizer_image_size(path: str) -> int:
-    from tokkit.io.checkpoint import read_checkpoint_config
-
-    conf = read_checkpoint_config(path)
-    if conf["architecture"] != "kmeans":
-        raise UsageError(
-            f"'{path}' is a '{conf['architecture']}' checkpoint, kmeans-decoder needs a k-means tokenizer",
-            hint="build one with tokkit fit-kmeans",
-        )
-    return int(conf["args"].get("image_size") or 224)
+from tokkit.train.config import TrainConfig, tokenizer_image_size  # noqa: F401  (re-exported)
 
 
 def attach_decoder(cfg: TrainConfig) -> Any:
