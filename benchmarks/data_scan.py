@@ -141,6 +141,9 @@ def main() -> None:
     ap.add_argument("--skip-extract", action="store_true")
     ap.add_argument("--skip-info", action="store_true")
     args = ap.parse_args()
+    from machine import machine_info
+
+    print(json.dumps({"machine": machine_info()}), flush=True)  # the load average at the start
     py = sys.executable
     root = Path(args.dir)
     make_jpegs(root / "scan", args.n)

@@ -35,6 +35,10 @@ def main() -> None:
     from tokkit.train import resolve_config, train
 
     torch.set_num_threads(1)
+    from machine import machine_info, machine_line
+
+    machine = machine_info()
+    print(json.dumps({"machine": machine}), flush=True)
     out = Path(args.out)
     train_data, held = "builtin:photos", f"builtin:photos:n={args.eval_images},seed=1"
     rows = []
@@ -77,6 +81,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     keys = list(rows[0])
+    print(machine_line(info=machine) + "\n")
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for r in rows:

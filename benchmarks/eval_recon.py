@@ -69,10 +69,12 @@ def main() -> None:
         child(ckpt, int(n), features, int(size))
         return
     import torch
+    from machine import machine_info
 
     from tokkit.io.checkpoint import save_checkpoint
     from tokkit.tokenizers import create_tokenizer
 
+    print(json.dumps({"machine": machine_info()}), flush=True)
     torch.manual_seed(0)
     env = {**os.environ, "TOKKIT_NO_PROGRESS": "1", "TOKKIT_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as tmp:

@@ -71,6 +71,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--mem-n", default="64,256")
     args = ap.parse_args()
+    from machine import machine_info
+
+    print(json.dumps({"machine": machine_info()}), flush=True)
     data = f"builtin:photos:n={args.n},size=256"
     from tokkit.data import open_source
 

@@ -32,6 +32,9 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    from machine import machine_info
+
+    machine = machine_info()
     rng = np.random.default_rng(0)
     d = args.dim
     mix = rng.standard_normal((d, d)) / np.sqrt(d)  # correlated features, like a network's
@@ -73,6 +76,7 @@ def main() -> None:
                 "scipy_max_imag": imag,
                 "scipy": scipy.__version__,
                 "numpy": np.__version__,
+                "machine": machine,
             }
         )
     )

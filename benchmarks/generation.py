@@ -119,6 +119,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"threads={torch.get_num_threads()} torch={torch.__version__}")
+    from machine import machine_line
+
+    print(machine_line(), flush=True)
     if args.what == "kv":
         bench_kv(args.repeats, args.kv_samples)
     elif args.what == "throughput":

@@ -133,8 +133,11 @@ def main() -> None:
     args = ap.parse_args()
     gpu_or_exit()
     import torch
+    from machine import machine_info, machine_line
 
-    results: dict = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    machine = machine_info()
+    results: dict = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "machine": machine}
+    results["machine_line"] = machine_line(info=machine)  # for the table in benchmarks/gpu.md
     with tempfile.TemporaryDirectory() as tmp:
         results["kmeans"] = kmeans_case(tmp, args.n, args.d, args.k, args.niter, args.reps)
         print(json.dumps({"kmeans": results["kmeans"]}), flush=True)

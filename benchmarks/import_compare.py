@@ -158,7 +158,9 @@ def main() -> None:
     src_dir = args.out / "published"
     src_dir.mkdir(exist_ok=True)
     x = photos(args.check_images)
-    report: dict = {"size": SIZE, "checks": [], "imports": []}
+    from machine import machine_info
+
+    report: dict = {"size": SIZE, "machine": machine_info(), "checks": [], "imports": []}
     ckpts = []
     for build, root in ((build_var, args.var), (build_llamagen, args.llamagen), (build_mar, args.mar)):
         family, path, model, ref = build(root, src_dir)

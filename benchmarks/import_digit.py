@@ -145,11 +145,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.peak:
         return peak(args, args.peak)
+    from machine import machine_info
+
+    machine = machine_info()
     with tempfile.TemporaryDirectory() as work:
         args.work = work
         make_files(args.repo, Path(work), args.k)
         if args.memory_only:
-            return print(json.dumps({f"memory_{side}": peak_in_child(args, side) for side in ("digit", "tokkit")}))
+            mem = {f"memory_{side}": peak_in_child(args, side) for side in ("digit", "tokkit")}
+            return print(json.dumps({"machine": machine, **mem}))
         ref, me = build_digit(args.repo, Path(work), args.device)
         enc, tok = build_tokkit(Path(work), args.device)
         prepare_semantic = load_prepare_semantic(args.repo)
@@ -161,6 +165,7 @@ def main() -> None:
             t_ref = prepare_semantic(me, x01, None)
             t_tok = tok.encode(x).indices.flatten(1)
         result = {
+            "machine": machine,
             "device": args.device,
             "batch": args.batch,
             "image_size": 256,

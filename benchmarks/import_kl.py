@@ -98,6 +98,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.peak:
         return peak(*args.peak, args.batch, args.size, args.ckpt)
+    from machine import machine_info
+
+    print(json.dumps({"machine": machine_info()}), flush=True)
     x = images(args.batch, args.size)
     rows = []
     for family in args.families.split(","):

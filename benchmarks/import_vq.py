@@ -162,6 +162,9 @@ def main() -> None:
     a = ap.parse_args()
     x = images(a.batch, a.size)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {a.batch}, {a.size} px", flush=True)
+    from machine import machine_line
+
+    print(machine_line() + "\n", flush=True)
     print("| family | params (M) | reference img/s | tokkit img/s | ratio tokkit/ref | peak MiB ref / tokkit "
           "| tokens equal | max abs recon diff |", flush=True)  # fmt: skip
     print("|---|---|---|---|---|---|---|---|", flush=True)

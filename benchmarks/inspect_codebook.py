@@ -23,6 +23,9 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=1024)
     ap.add_argument("--umap-sample", type=int, default=2000)
     args = ap.parse_args()
+    from machine import machine_info, machine_line
+
+    machine = machine_info()
 
     import faiss
 
@@ -54,6 +57,7 @@ def main() -> None:
 
     block_mb = args.chunk * args.k * 4 / 2**20
     full_mb = args.k * args.k * 4 / 2**20
+    print(machine_line(info=machine) + "\n")
     print(
         "| K | D | tokkit stats (s) | faiss k=2 (s) | ratio | max rel. diff | block MiB | full KxK MiB "
         f"| UMAP {len(pick)} (s) |"

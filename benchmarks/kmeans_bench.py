@@ -254,6 +254,9 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-quality", action="store_true")
     args = ap.parse_args()
+    from machine import machine_info
+
+    print(json.dumps({"machine": machine_info()}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_quality:
             print(json.dumps({"quality": quality(tmp, args.quality_n, args.d, args.quality_k, args.niter)}), flush=True)

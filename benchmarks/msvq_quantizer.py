@@ -49,6 +49,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
+    from machine import machine_info, machine_line
+
+    machine = machine_info()
     dev = torch.device(args.device)
     torch.manual_seed(0)
     q = MultiScaleQuantizer(4096, 32, PATCH_NUMS).to(dev).eval()  # eval: no usage bookkeeping in the timing
@@ -83,6 +86,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"device={dev} batch={args.batch} threads={torch.get_num_threads()} repeats={args.repeats}")
     print(f"indices identical: {same_idx}; max |f_hat diff| {max_fhat:.2e}; max |grad diff| {max_grad:.2e}")
+    print(machine_line(info=machine) + "\n")
     print("| implementation | median ms / fwd+bwd | speed-up |")
     print("|---|---|---|")
     for k in ("reference", "tokkit"):

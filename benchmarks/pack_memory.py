@@ -38,12 +38,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="500,2000")
     ap.add_argument("--image-size", type=int, default=128)
     args = ap.parse_args()
+    from machine import machine_info, machine_line
+
+    machine = machine_info()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in [int(s) for s in args.sizes.split(",")]:
             spec = f"builtin:photos:n={n},size=160"
             mib, secs = peak_rss_mib(spec, os.path.join(tmp, f"p{n}.h5"), args.image_size)
             rows.append((n, mib, secs))
+    print(machine_line(info=machine) + "\n")
     print("| N images | peak RSS (MiB) | wall (s) |")
     print("|---|---|---|")
     for n, mib, secs in rows:

@@ -174,6 +174,9 @@ def main() -> None:
     ap.add_argument("--cli-k", type=int, default=1024)
     ap.add_argument("--cli-reps", type=int, default=3)
     args = ap.parse_args()
+    from machine import machine_info
+
+    print(json.dumps({"machine": machine_info()}), flush=True)
     if args.cli_only:
         with tempfile.TemporaryDirectory() as tmp:
             cli_vs_bare(tmp, args.cli_n, args.cli_d, args.cli_k, args.cli_reps)

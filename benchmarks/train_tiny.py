@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--only", default="vqgan-tiny,vae-tiny,msvq-tiny,kmeans-decoder")
     ap.add_argument("--kmeans", default=None, help="k-means tokenizer checkpoint for the kmeans-decoder row")
     args = ap.parse_args()
+    from machine import machine_info, machine_line
+
+    machine = machine_info()
     rows = []
     for arch in args.only.split(","):
         flags = {"data": "builtin:photos", "steps": args.steps}
@@ -95,16 +98,20 @@ def main() -> None:
             cmd += ["--steps", str(args.steps), "--json"] + (["--tokenizer", args.kmeans] if args.kmeans else [])
             if arch != "kmeans-decoder":
                 cmd = cmd[: cmd.index("--json") + 1]
+            at_start = machine_info()  # this run's load average at its start
             cpu0, t0 = cpu_seconds(), time.time()
             proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TOKKIT_NO_PROGRESS": "1"})
             if proc.returncode:
                 raise SystemExit(f"{arch}: {proc.stderr.strip()}")
             info = {"cpu_s": cpu_seconds() - cpu0, "wall_s": time.time() - t0, "command": " ".join(cmd[2:])}
+            info["machine"] = at_start
             info["result"] = json.loads(proc.stdout)
             (run / "bench.json").write_text(json.dumps(info, indent=1))
         end = measure(load_tokenizer(run / "checkpoints" / "final"), cfg.image_size)
         rows.append((arch, cfg, start, end, info))
         print(arch, start, end, info, flush=True)
+    print()
+    print(machine_line(info=machine))
     print()
     print("| architecture | image | steps x batch | CPU s (wall s) | PSNR 0 -> end | SSIM 0 -> end | usage end |")
     print("|---|---|---|---|---|---|---|")
