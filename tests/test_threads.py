@@ -77,3 +77,22 @@ def test_cli_threads_option_reaches_torch():
     )
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert json.loads(proc.stderr.strip().splitlines()[-1]) == [1, 1], proc.stderr
+
+
+def test_thread_settings_are_in_every_result_protocol(cli, tmp_path, monkeypatch):
+    from tests.metrics.helpers import NAMES, registered, save_all
+    from tokkit.threads import configure_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", str(available_cores())))
+    request_restore = os.environ["OMP_NUM_THREADS"]
+    with registered(NAMES):
+        ck = save_all(NAMES, tmp_path)["test-metrics-vq"]
+        for sub in ("recon", "stability"):
+            r = cli("--threads", "1", "eval", sub, "-t", ck, "-d", "builtin:shapes:n=6,size=16", "--fid-features",
+                    "test-pixfeat", "--json") if sub == "recon" else cli(
+                    "--threads", "1", "eval", sub, "-t", ck, "-d", "builtin:shapes:n=6,size=16", "--json")  # fmt: skip
+            assert r.exit_code == 0, r.stderr
+            t = json.loads(r.stdout)["protocol"]["threads"]
+            assert t["threads"] == 1 and t["threads_source"] == "--threads" and t["omp_wait_policy"]
+    os.environ["OMP_NUM_THREADS"] = request_restore  # the rest of the suite runs with its own count again
+    configure_threads()

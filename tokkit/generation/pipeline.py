@@ -20,6 +20,7 @@ import torch
 from tokkit.errors import DataError, UsageError
 from tokkit.generation._base import GENERATORS, Generator, TokenSet
 from tokkit.generation.config import ProbeConfig
+from tokkit.threads import thread_settings
 from tokkit.tokenizers._base import TokenBatch, Tokenizer
 
 HEADS = ("categorical", "diffusion")
@@ -299,6 +300,7 @@ def evaluate_generation(
     protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
                                 "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
                                 "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
+                                "threads": thread_settings(),
                                 "warnings": warnings}  # fmt: skip
 
     # 1. tokens (+ labels), split, normalisation measured on the training split

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from tokkit.errors import UsageError
+from tokkit.threads import thread_settings
 
 SHOWN = [
     "tokenizer",
@@ -363,6 +364,7 @@ def _compare_protocol(
         "decisions": "paired: t interval over per-image (PSNR/SSIM/LPIPS) or per-seed (gFID, KID) differences; "
         "rFID by a paired bootstrap over images; a verdict only where the 95% interval excludes 0",
         "device": str(setup.device),
+        "threads": thread_settings(),
         "warnings": warnings,
     }
 

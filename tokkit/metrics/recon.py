@@ -23,6 +23,7 @@ import torch
 
 from tokkit.errors import WeightsMissingError
 from tokkit.losses.perceptual import ALEXNET_FILE  # noqa: F401  (re-exported: the file LPIPS needs)
+from tokkit.threads import thread_settings
 from tokkit.tokenizers._base import Tokenizer
 
 log = logging.getLogger("tokkit.metrics")
@@ -357,6 +358,7 @@ def _recon_protocol(
         "num_tokens": usage.num_tokens(),
         "batch_size": batch_size,
         "device": str(inputs.device),
+        "threads": thread_settings(),
         "warnings": inputs.warnings,
     }
 
@@ -515,6 +517,7 @@ def _usage_only(inputs: Any, batch_size: int, data: Any) -> dict[str, Any]:
             "num_tokens": usage.num_tokens(),
             "batch_size": batch_size,
             "device": str(dev),
+            "threads": thread_settings(),
             "warnings": inputs.warnings,
         },
     }

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from tokkit.errors import UsageError
+from tokkit.threads import thread_settings
 from tokkit.tokenizers._base import TokenBatch, Tokenizer
 
 DEFAULT_SNR_DB = (30.0, 25.0, 20.0, 15.0, 10.0, 5.0, 1.0)
@@ -429,6 +430,7 @@ def _stability_protocol(
         },
         "batch_size": batch_size,
         "device": str(inputs.device),
+        "threads": thread_settings(),
         "warnings": inputs.warnings,
     }
 

@@ -257,7 +257,9 @@ def _check_resume_config(run: Path, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def _write_run_config(run: Path, cfg: TrainConfig, stored: dict[str, Any] | None, resumed_from: int | None) -> None:
-    entry = provenance(resumed_from=resumed_from)
+    from tokkit.threads import thread_settings
+
+    entry = provenance(resumed_from=resumed_from, threads=thread_settings())  # each (re)start's CPU threads
     record = stored or {"architecture": cfg.architecture, "config": cfg.to_dict(), "starts": []}
     record["config"] = cfg.to_dict()
     record["starts"] = list(record.get("starts", [])) + [entry]
