@@ -27,7 +27,9 @@ def test_identical_copies_differ_by_exactly_zero(ckpts, tmp_path):
     shutil.copytree(a, b)
     r = _compare(tmp_path, [a, b])
     measures = {d["measure"] for d in r["decisions"]}
-    assert measures == {"psnr", "ssim", "rfid", "gfid", "kid"}  # LPIPS: no AlexNet offline
+    # LPIPS: no AlexNet offline; stability at the quoted 20 dB, per image
+    assert measures == {"psnr", "ssim", "rfid", "gfid", "kid", "change_rate", "cosine", "centred_cosine",
+                        "latent_snr_db"}  # fmt: skip
     for d in r["decisions"]:
         assert set(DECISION_KEYS) <= set(d) and d["diff"] == 0 and d["ci95"] == [0, 0], d
         assert d["verdict"] == "inconclusive" and d["needed"] is None and "tie" in d["text"]
@@ -65,3 +67,19 @@ def test_one_seed_has_no_seed_interval(ckpts, tmp_path, seeds):
     g = {d["measure"]: d for d in r["decisions"]}
     assert g["gfid"]["ci95"] == [None, None] and g["gfid"]["verdict"] == "inconclusive"
     assert r["rows"][0]["gfid_std"] is None
+
+
+def test_per_image_stability_values_average_to_the_reported_figures(ckpts):
+    """The per-image arrays behind the stability decisions: their means are the reported change rate
+    and cosines (every image has the same positions), one value per image."""
+    from tokkit.metrics.stability import evaluate_stability
+
+    for name in ("test-metrics-vq", "test-metrics-msvq", "test-metrics-ae"):
+        arrays: dict = {}
+        r = evaluate_stability(ckpts[name], DATA, snr_db=(10.0,), arrays_out=arrays)
+        v = arrays["snr=10"]
+        assert len(v["change_rate"]) == 15 and len(v["cosine"]) == 15
+        assert v["change_rate"].mean() == pytest.approx(r["token_change_rate"][0], rel=1e-9)
+        assert v["cosine"].mean() == pytest.approx(r["cosine_quantized"][0], rel=1e-9)
+        assert v["centred_cosine"].mean() == pytest.approx(r["cosine_quantized_centred"][0], rel=1e-9)
+        assert set(arrays) == {"snr=10", "shift_1px", "flip_back", "jpeg_q75"}

@@ -311,11 +311,15 @@ def _measure_recon(
 
 
 def _measure_stability(
-    tok: Any, setup: _Setup, common: dict[str, Any], snr_db: Sequence[float], seed: int
+    tok: Any, setup: _Setup, common: dict[str, Any], snr_db: Sequence[float], seed: int, arrays: dict[str, Any]
 ) -> dict[str, Any]:
+    """``arrays`` is filled with the per-image values at the quoted (middle) noise level."""
     from tokkit.metrics.stability import evaluate_stability
 
-    return evaluate_stability(tok, setup.source, snr_db=snr_db, seed=seed, **common)
+    per_image: dict[str, Any] = {}
+    out = evaluate_stability(tok, setup.source, snr_db=snr_db, seed=seed, arrays_out=per_image, **common)
+    arrays.update(per_image.get(f"snr={sorted(snr_db)[len(snr_db) // 2]:g}", {}))
+    return out
 
 
 def _measure_generation(
@@ -433,11 +437,12 @@ def compare_tokenizers(
     labels = _labels(setup.paths)
     rows, results, warnings = [], {}, []
     arrays: dict[str, dict[str, Any]] = {}  # per tokenizer: per-image values and features, for decisions
+    stab_arrays: dict[str, dict[str, Any]] = {}  # per tokenizer: per-image stability at the quoted SNR
     common = {"num_images": num_images, "image_size": setup.image_size, "batch_size": batch_size}
     common["device"] = setup.device
     for label, path, tok in zip(labels, setup.paths, setup.toks, strict=True):
         rec = _measure_recon(tok, setup, common, seed, use_cache, arrays.setdefault(label, {}))
-        stab = _measure_stability(tok, setup, common, snr_db, seed)
+        stab = _measure_stability(tok, setup, common, snr_db, seed, stab_arrays.setdefault(label, {}))
         gens = _measure_generation(tok, setup, common, probe, samples, seed, use_cache, head, classes, seeds)
         _add_warnings(warnings, label, (rec, stab, *gens.values()))
         for gen in gens.values():
@@ -450,7 +455,7 @@ def compare_tokenizers(
 
     n_used = rows and results[labels[0]]["recon"]["protocol"]["num_images"]
     protocol = _compare_protocol(setup, data, n_used, snr_db, probe, samples, head, classes, seed, seeds, warnings)
-    decisions = _decisions(labels, arrays, results, setup, seed)
+    decisions = _decisions(labels, arrays, stab_arrays, results, setup, seed)
     summary, columns = _write_outputs(out, protocol, rows, results, setup, fid_features, decisions)
     mid = sorted(snr_db)[len(snr_db) // 2]
     shown = [c.format(mid=f"{mid:g}") for c in SHOWN]
@@ -458,14 +463,17 @@ def compare_tokenizers(
 
 
 def _decisions(
-    labels: list[str], arrays: dict[str, Any], results: dict[str, Any], setup: _Setup, seed: int
-) -> list[dict[str, Any]]:
+    labels: list[str], arrays: dict[str, Any], stab_arrays: dict[str, Any], results: dict[str, Any], setup: _Setup,
+    seed: int,
+) -> list[dict[str, Any]]:  # fmt: skip
     """Paired decisions between every two tokenizers (one probe order: the rows are the tokenizers)."""
     from tokkit.metrics.decisions import compare_decisions
 
     if len(setup.order_list) != 1:
         return []
-    return compare_decisions(labels, arrays, {k: results[k]["generation"] for k in labels}, seed=seed)
+    gens = {k: results[k]["generation"] for k in labels}
+    kinds = {k: results[k]["recon"]["protocol"]["tokenizer"]["kind"] for k in labels}
+    return compare_decisions(labels, arrays, gens, seed=seed, stability_arrays=stab_arrays, kinds=kinds)
 
 
 def _strict(x: Any) -> Any:

@@ -6,7 +6,11 @@ sampling seeds, so each measure is compared pair by pair on paired data:
 - image measures (PSNR, SSIM, LPIPS): a t interval over the per-image differences (unit: images);
 - rFID (reconstructions vs their originals): a paired bootstrap over images, the same resampled
   images for both tokenizers and for the real set (``frechet_distance_samples``; unit: images);
-- probe measures (gFID, KID of the samples): a t interval over the per-seed differences (unit: seeds).
+- probe measures (gFID, KID of the samples): a t interval over the per-seed differences (unit: seeds);
+- stability at the quoted noise level (change rate, raw and centred cosine of the quantized vectors,
+  latent SNR): a t interval over the per-image differences (unit: images). The change rate is
+  compared only between tokenizers of one kind (a token change rate and a latent's relative change
+  are different quantities).
 
 A verdict names a tokenizer only where the 95% interval excludes 0; otherwise "inconclusive" with
 ``needed``: the number of paired units (seeds or images) at which a difference of the observed size
@@ -24,6 +28,7 @@ from tokkit.stats import decide, describe, paired_bootstrap, paired_diff_ci
 
 IMAGE_MEASURES = ("psnr", "ssim", "lpips")
 SEED_MEASURES = ("gfid", "kid")
+STABILITY_MEASURES = ("change_rate", "cosine", "centred_cosine", "latent_snr_db")
 
 
 def _finish(d: dict[str, Any], unit: str) -> dict[str, Any]:
@@ -64,23 +69,43 @@ def _seed_decisions(a: str, b: str, ga: dict[str, Any], gb: dict[str, Any]) -> l
     return out
 
 
+def _stability_decisions(a: str, b: str, sa: dict[str, Any], sb: dict[str, Any], same_kind: bool) -> list[dict]:
+    out = []
+    for m in STABILITY_MEASURES:
+        if m == "change_rate" and not same_kind:
+            continue
+        va, vb = sa.get(m), sb.get(m)
+        if va is not None and vb is not None and len(va) == len(vb) and len(va) >= 2:
+            if not (np.isfinite(va).all() and np.isfinite(vb).all()):
+                continue
+            out.append(_finish(decide(m, a, b, paired_diff_ci(va, vb)), "images"))
+    return out
+
+
 def compare_decisions(
     labels: list[str],
     recon_arrays: dict[str, dict[str, Any]],
     generations: dict[str, dict[str, Any]],
     n_boot: int = 500,
     seed: int = 0,
+    stability_arrays: dict[str, dict[str, Any]] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """One decision per pair of tokenizers (in ``labels`` order) and measure.
 
     ``recon_arrays[label]``: what ``evaluate_recon(arrays_out=...)`` filled; ``generations[label]``:
-    the ``evaluate_generation`` result (its ``gfid_seeds`` / ``kid_seeds``)."""
+    the ``evaluate_generation`` result (its ``gfid_seeds`` / ``kid_seeds``); ``stability_arrays[label]``:
+    the per-image stability values at the quoted perturbation (one entry of what
+    ``evaluate_stability(arrays_out=...)`` filled); ``kinds[label]``: the tokenizer kind."""
     out: list[dict[str, Any]] = []
+    stability_arrays, kinds = stability_arrays or {}, kinds or {}
     for a, b in combinations(labels, 2):
         ra, rb = recon_arrays.get(a, {}), recon_arrays.get(b, {})
         out += _image_decisions(a, b, ra, rb)
         out += _rfid_decision(a, b, ra, rb, n_boot, seed)
         out += _seed_decisions(a, b, generations.get(a, {}), generations.get(b, {}))
+        same_kind = kinds.get(a) is not None and kinds.get(a) == kinds.get(b)
+        out += _stability_decisions(a, b, stability_arrays.get(a, {}), stability_arrays.get(b, {}), same_kind)
     return out
 
 

@@ -238,14 +238,23 @@ class _VectorTally:
         self.cos = self.cos_c = self.sq = 0.0
         self.n = 0
 
-    def add(self, a: torch.Tensor, b: torch.Tensor) -> None:
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> dict[str, np.ndarray]:
+        """a, b: (B, D, h, w). Returns this batch's per-image values (B,): cosine, centred cosine
+        (when the mean is known) and mean squared change per position."""
         a, b = a.double(), b.double()
-        self.cos += float(F.cosine_similarity(a, b, dim=1, eps=1e-12).sum())
+        cos = F.cosine_similarity(a, b, dim=1, eps=1e-12)  # (B, h, w)
+        self.cos += float(cos.sum())
+        out = {"cosine": cos.mean((1, 2)).cpu().numpy()}
         if self.mean is not None:
             m = self.mean.to(a.device).view(1, -1, 1, 1)
-            self.cos_c += float(F.cosine_similarity(a - m, b - m, dim=1, eps=1e-12).sum())
-        self.sq += float((b - a).pow(2).sum())
+            cos_c = F.cosine_similarity(a - m, b - m, dim=1, eps=1e-12)
+            self.cos_c += float(cos_c.sum())
+            out["centred_cosine"] = cos_c.mean((1, 2)).cpu().numpy()
+        sq = (b - a).pow(2).sum(1)  # (B, h, w)
+        self.sq += float(sq.sum())
         self.n += a.shape[0] * a.shape[2] * a.shape[3]
+        out["msc"] = sq.mean((1, 2)).cpu().numpy()
+        return out
 
     def result(self) -> tuple[float | None, float | None, float | None]:
         """(cosine, centred cosine, latent SNR in dB = 10 log10(spread / mean squared change))."""
@@ -270,15 +279,35 @@ class _Tally:
         self.rel = 0.0
         self.rel_n = 0
         self.vec = {k: _VectorTally(m.mean(), m.spread()) for k, m in ref.moments.items()}
+        self.images: dict[str, list[np.ndarray]] = {}  # per-image values, (B,) blocks in data order
+
+    def _keep(self, key: str, values: torch.Tensor | np.ndarray) -> None:
+        v = values.detach().cpu().double().numpy() if isinstance(values, torch.Tensor) else values
+        self.images.setdefault(key, []).append(np.asarray(v, np.float64))
+
+    def per_image(self) -> dict[str, np.ndarray]:
+        """(N,) per-image values: change_rate, cosine, centred_cosine, latent_snr_db (quantized vectors);
+        their means over images are the reported figures (the SNR: per image, 10 log10(spread / change))."""
+        out = {k: np.concatenate(v) for k, v in self.images.items() if k != "msc"}
+        spread = self.vec["quantized"].spread
+        if "msc" in self.images and spread is not None:
+            msc = np.concatenate(self.images["msc"])
+            out["latent_snr_db"] = 10 * np.log10(max(spread, 1e-300) / np.maximum(msc, 1e-300))
+        return out
 
     def add(self, tok: Tokenizer, a: TokenBatch, b: TokenBatch, flip_back: bool) -> None:
         def fb(t: torch.Tensor | None) -> torch.Tensor | None:
             return t.flip(-1) if (flip_back and t is not None) else t
 
+        changed_i, positions_i = 0, 0
         for ma, mb in zip(a.index_maps(), b.index_maps(), strict=True):
             mb = fb(mb)
-            self.changed += int((ma != mb).sum())
+            diff = (ma != mb).flatten(1)  # (B, h*w)
+            self.changed += int(diff.sum())
             self.positions += ma.numel()
+            changed_i, positions_i = changed_i + diff.sum(1), positions_i + diff.shape[1]
+        if positions_i:
+            self._keep("change_rate", changed_i.double() / positions_i)
         if tok.kind == "continuous":
             za, zb = a.latents, fb(b.latents)
             if za is not None and zb is not None:
@@ -286,10 +315,14 @@ class _Tally:
                 den = za.double().flatten(1).norm(dim=1).clamp_min(1e-12)
                 self.rel += float((num / den).sum())
                 self.rel_n += za.shape[0]
+                self._keep("change_rate", num / den)
         va, vb = _vectors(tok, a), _vectors(tok, b)
         for key, tally in self.vec.items():
             if va[key] is not None and vb[key] is not None:
-                tally.add(va[key], fb(vb[key]))
+                got = tally.add(va[key], fb(vb[key]))
+                if key == "quantized":
+                    for k, v in got.items():
+                        self._keep(k, v)
 
     def result(self, continuous: bool) -> dict[str, float | None]:
         if continuous:
@@ -469,8 +502,13 @@ def evaluate_stability(
     perturbations: Sequence[str] = PERTURBATIONS,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    arrays_out: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Re-tokenize perturbed images and compare with the clean tokens.
+
+    ``arrays_out``, when given, is filled with the per-image values of every perturbation
+    (``{"snr=15": {"change_rate": (N,), "cosine": ..., "centred_cosine": ..., "latent_snr_db": ...},
+    "shift_1px": {...}, ...}``), for paired comparisons.
 
     Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features",
     "cosine_quantized_centred", "cosine_features_centred", "latent_snr_db", "feature_snr_db", "baselines",
@@ -487,6 +525,9 @@ def evaluate_stability(
     other = _other_perturbations(perturbations, ref)
     count = _perturbed_pass(tok, inputs, batch_size, seed, levels, noise_tallies, other)
     has_features = ref.moments["features"].n > 0
+    if arrays_out is not None:
+        arrays_out.update({f"snr={s:g}": t.per_image() for s, t in zip(levels, noise_tallies, strict=True)})
+        arrays_out.update({p: t.per_image() for p, (t, _, _) in other.items()})
     return {
         **_summarise_stability(levels, noise_tallies, other, ref, tok.kind == "continuous"),
         "protocol": _stability_protocol(inputs, data, batch_size, seed, count, has_features),
