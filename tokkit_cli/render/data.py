@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
@@ -24,7 +25,7 @@ def render_info(result: dict[str, Any], spec: str) -> None:
     print_skipped_paths(result["unreadable"])
 
 
-def render_pack(result: dict[str, Any], out: Any, image_size: int) -> None:
+def render_pack(result: dict[str, Any], out: Path, image_size: int) -> None:
     """One line: what was written where; one line per unreadable file."""
     note = f" (resumed at {result['resumed_from']})" if result["resumed_from"] else ""
     stdout.print(
