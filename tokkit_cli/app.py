@@ -131,30 +131,27 @@ def root(
 
 
 def _register_commands() -> None:
-    from tokkit_cli.commands import data, registry
+    """Groups and top-level commands, in the order ``tokkit --help`` lists them. A new top-level command:
+    one module in tokkit_cli/commands/ and one line here; a new subcommand: one line in its group's list."""
+    from tokkit_cli.commands import data, demo, extract, fit_kmeans, importer, inspect, registry, tokenize, train
+    from tokkit_cli.commands import eval as eval_group
 
-    app.add_typer(data.app, name="data")
-    app.command("list")(registry.list_command)
-    from tokkit_cli.commands import train as train_cmd
-
-    app.command("train")(train_cmd.train_command)
-    from tokkit_cli.commands import inspect as inspect_cmd
-
-    app.add_typer(inspect_cmd.app, name="inspect")
-    from tokkit_cli.commands import evaluate
-
-    app.add_typer(evaluate.app, name="eval")
-    from tokkit_cli.commands import discrete
-
-    app.command("extract")(discrete.extract)
-    app.command("fit-kmeans")(discrete.fit_kmeans)
-    app.command("tokenize")(discrete.tokenize)
-    from tokkit_cli.commands import importer
-
-    app.command("import")(importer.import_command)
-    from tokkit_cli.commands import demo
-
-    app.command("demo")(demo.demo_command)
+    for name, target in [
+        ("data", data.app),
+        ("list", registry.command),
+        ("train", train.command),
+        ("inspect", inspect.app),
+        ("eval", eval_group.app),
+        ("extract", extract.command),
+        ("fit-kmeans", fit_kmeans.command),
+        ("tokenize", tokenize.command),
+        ("import", importer.command),
+        ("demo", demo.command),
+    ]:
+        if isinstance(target, typer.Typer):
+            app.add_typer(target, name=name)
+        else:
+            app.command(name)(target)
 
 
 _register_commands()

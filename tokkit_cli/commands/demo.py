@@ -10,7 +10,7 @@ import typer
 from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
 
 
-def demo_command(
+def command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for checkpoints, results and index.html.")] = Path(
         "runs/demo"
     ),
@@ -39,30 +39,12 @@ def demo_command(
 
     from tokkit.demo import DEFAULT, QUICK, run_demo
     from tokkit.demo.settings import settings_from_file
+    from tokkit_cli.render import show
+    from tokkit_cli.render.demo import demo_json, render_demo
 
     settings = dataclasses.replace(QUICK if quick else DEFAULT, seed=seed)
     if settings_file is not None:
         settings = settings_from_file(settings_file, settings)
     with session(seed, nested_bars=True):
         result = run_demo(out, settings, tokenizers=list(tokenizer or []), device=device)
-    if json:
-        from tokkit_cli.console import print_json
-
-        print_json({"rows": result["rows"], "report": result["report"]})
-        return
-    from rich.table import Table
-
-    from tokkit_cli.console import stdout
-
-    table = Table(title=f"tokkit demo ({'quick' if quick else 'default'})")
-    cols = [("tokenizer", "tokenizer"), ("psnr", "PSNR"), ("rfid", "rFID"), ("gfid", "gFID"),
-            ("change", "change"), ("cosine_centred", "centred cos"), ("latent_snr_db", "latent SNR dB")]  # fmt: skip
-    for _, head in cols:
-        table.add_column(head, justify="left" if head == "tokenizer" else "right")
-    for row in result["rows"]:
-        table.add_row(*["-" if row.get(k) is None else (f"{row[k]:.3g}" if isinstance(row[k], float) else str(row[k]))
-                        for k, _ in cols])  # fmt: skip
-    stdout.print(table)
-    if result["skipped"]:
-        stdout.print(f"skipped {len(result['skipped'])} finished stages", markup=False, style="dim")
-    stdout.print(f"open {result['report']}", markup=False)
+    show(result, json, render_demo, quick, json_view=demo_json)

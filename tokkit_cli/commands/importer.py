@@ -10,7 +10,7 @@ import typer
 from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
 
 
-def import_command(
+def command(
     family: Annotated[str | None, typer.Argument(help="var | llamagen | taming | ... (see --list).")] = None,
     src: Annotated[
         str | None, typer.Argument(help="The published file or folder (or a published name, downloaded when online).")
@@ -38,9 +38,12 @@ def import_command(
     Example: tokkit import var vae_ch160v4096z32.pth --out runs/var
     """
     from tokkit.errors import UsageError
+    from tokkit_cli.render import show
+    from tokkit_cli.render.importer import render_families, render_import
 
     if list_:
-        return _render_list(json)
+        show({"families": _family_rows()}, json, render_families)
+        return
     if family is None or src is None or out is None:
         raise UsageError("give FAMILY SRC --out DIR (or --list)")
     from tokkit.importers import import_checkpoint
@@ -48,45 +51,12 @@ def import_command(
     options: dict[str, Any] = {"sample": True} if sample else {}
     with session(seed):
         result = import_checkpoint(family, src, out, config=config, encoder=encoder, **options)
-    if json:
-        from tokkit_cli.console import print_json
-
-        print_json(result)
-        return
-    from rich.table import Table
-
-    from tokkit_cli.console import stdout
-
-    table = Table(title=f"imported {result['family']} -> {result['out']}", show_header=False)
-    table.add_row("architecture", f"{result['architecture']} ({result['kind']})")
-    table.add_row("parameters", f"{result['parameters']:,}")
-    for f in result["source_files"]:
-        table.add_row("source", f"{f['name']} sha256 {f['sha256'][:16]}…")
-    table.add_row("upstream", f"{result['upstream']['repository']} @ {result['upstream']['commit']}")
-    if result["dropped"]:
-        table.add_row("dropped", ", ".join(result["dropped"][:4]) + (" ..." if len(result["dropped"]) > 4 else ""))
-    for note in result["notes"]:
-        table.add_row("note", note)
-    stdout.print(table)
+    show(result, json, render_import)
 
 
-def _render_list(json: bool) -> None:
+def _family_rows() -> list[dict[str, Any]]:
+    """Each import family: its name, the files it expects, what it becomes, its published names."""
     from tokkit.importers import list_families
 
-    rows = [{"family": f.name, "expects": f.expects, "becomes": f.becomes, "published_names": sorted(f.downloads)}
+    return [{"family": f.name, "expects": f.expects, "becomes": f.becomes, "published_names": sorted(f.downloads)}
             for f in list_families()]  # fmt: skip
-    if json:
-        from tokkit_cli.console import print_json
-
-        print_json({"families": rows})
-        return
-    from rich.table import Table
-
-    from tokkit_cli.console import stdout
-
-    table = Table(title="import families")
-    for col in ("family", "expects", "becomes"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["family"], r["expects"], r["becomes"])
-    stdout.print(table)

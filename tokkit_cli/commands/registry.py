@@ -34,7 +34,7 @@ def registries() -> dict:
     return found
 
 
-def list_command(
+def command(
     kind: Annotated[str | None, typer.Argument(help=f"One of: {', '.join(KINDS)} (all when omitted).")] = None,
     pattern: Annotated[str | None, typer.Option("--pattern", "-p", help="Glob filter, e.g. 'vq*'.")] = None,
     json: JsonOpt = False,
@@ -46,6 +46,8 @@ def list_command(
     Example: tokkit list tokenizers --pattern 'vq*'
     """
     from tokkit.errors import UsageError
+    from tokkit_cli.render import show
+    from tokkit_cli.render.registry import render_registries
 
     regs = registries()
     if kind is not None and kind not in KINDS:
@@ -59,19 +61,4 @@ def list_command(
         ]
         for k, r in chosen.items()
     }
-    if json:
-        from tokkit_cli.console import print_json
-
-        print_json(result)
-        return
-    from rich.table import Table
-
-    from tokkit_cli.console import stdout
-
-    for k, rows in result.items():
-        table = Table(title=k)
-        table.add_column("name")
-        table.add_column("what it is")
-        for row in rows:
-            table.add_row(row["name"], row["help"])
-        stdout.print(table)
+    show(result, json, render_registries)

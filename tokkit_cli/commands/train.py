@@ -10,7 +10,7 @@ import typer
 from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
 
 
-def train_command(
+def command(
     architecture: Annotated[
         str,
         typer.Argument(
@@ -53,6 +53,8 @@ def train_command(
     Example: tokkit train vqgan-tiny --data builtin:photos --out runs/vq --steps 300
     """
     from tokkit.train import resolve_config, train
+    from tokkit_cli.render import show
+    from tokkit_cli.render.train import render_train
 
     flags = dict(
         steps=steps,
@@ -69,23 +71,4 @@ def train_command(
         result = train(cfg, out, resume=resume, device=device).to_dict()
     if result["final_checkpoint"] is None:  # a non-writing torchrun rank: rank 0 reports
         return
-    if json:
-        from tokkit_cli.console import print_json
-
-        print_json(result)
-        return
-    from rich.table import Table
-
-    from tokkit_cli.console import stdout
-
-    def fmt(v: float | None, spec: str = ".2f") -> str:
-        return "-" if v is None else format(v, spec)
-
-    table = Table(title=f"train {architecture}", show_header=False)
-    table.add_row("run", result["run_dir"])
-    table.add_row("steps", str(result["steps"]) + (f" (resumed at {result['resumed_from']})" if resume else ""))
-    table.add_row("PSNR start -> end (dB)", f"{fmt(result['psnr_start'])} -> {fmt(result['psnr_end'])}")
-    table.add_row("codebook usage (eval images)", fmt(result["usage_end"], ".3f"))
-    table.add_row("checkpoint", result["final_checkpoint"])
-    table.add_row("time (s)", f"{result['seconds']:.1f}")
-    stdout.print(table)
+    show(result, json, render_train, architecture, resume)

@@ -1,0 +1,89 @@
+"""``tokkit eval compare``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tokkit_cli.options import (
+    ClassesOpt,
+    DataOpt,
+    DeviceOpt,
+    EvalBatchOpt,
+    EvalImageSizeOpt,
+    FidFeaturesOpt,
+    FidWeightsOpt,
+    HeadOpt,
+    JsonOpt,
+    LpipsWeightsOpt,
+    NumImagesOpt,
+    ProbeStepsOpt,
+    SamplesOpt,
+    SeedOpt,
+    SnrOpt,
+    session,
+)
+
+
+def command(
+    tokenizers: Annotated[list[Path], typer.Argument(help="Checkpoint directories to compare.")],
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for compare.csv, compare.json and the plot.")],
+    num_images: NumImagesOpt = None,
+    image_size: EvalImageSizeOpt = None,
+    batch_size: EvalBatchOpt = 16,
+    snr_db: SnrOpt = "30,25,20,15,10,5,1",
+    samples: SamplesOpt = 0,
+    probe_steps: ProbeStepsOpt = None,
+    orders: Annotated[
+        str | None,
+        typer.Option("--orders", help="Probe orders to run for each tokenizer, comma separated (an order study)."),
+    ] = None,
+    head: HeadOpt = None,
+    classes: ClassesOpt = False,
+    fid_features: FidFeaturesOpt = "effnet-lite0",
+    weights: FidWeightsOpt = None,
+    lpips_weights: LpipsWeightsOpt = None,
+    json: JsonOpt = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Recon, stability and generation for several tokenizers under one protocol.
+
+    Writes a table, compare.csv, compare.json and recon_vs_generation.png (gFID vs rFID with
+    the real-data floor drawn; probe bits/token beside it). Each tokenizer runs its kind's
+    default probe; --orders raster,random,next-scale runs an order study (order_study.png).
+
+    Example: tokkit eval compare runs/vq/checkpoints/final runs/kmeans --data builtin:photos --out compare/
+    """
+    from tokkit.generation import ProbeConfig
+    from tokkit.metrics.compare import compare_tokenizers
+    from tokkit.metrics.stability import parse_snr_list
+    from tokkit_cli.render import show
+    from tokkit_cli.render.compare import render_compare
+
+    levels = parse_snr_list(snr_db)
+    config = ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps)
+    with session(seed):
+        result = compare_tokenizers(
+            tokenizers,
+            data,
+            out,
+            num_images=num_images,
+            image_size=image_size,
+            batch_size=batch_size,
+            snr_db=levels,
+            samples=samples,
+            probe=config,
+            fid_features=fid_features,
+            weights=weights,
+            lpips_weights=lpips_weights,
+            device=device,
+            seed=seed,
+            orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
+            head=head,
+            classes=classes,
+        )
+    show(result, json, render_compare, data)

@@ -1,0 +1,60 @@
+"""``tokkit eval recon``."""
+
+from __future__ import annotations
+
+from tokkit_cli.options import (
+    DataOpt,
+    DeviceOpt,
+    EvalBatchOpt,
+    EvalImageSizeOpt,
+    FidFeaturesOpt,
+    FidWeightsOpt,
+    JsonOpt,
+    LpipsWeightsOpt,
+    NoCacheOpt,
+    NumImagesOpt,
+    SeedOpt,
+    TokenizerOpt,
+    session,
+)
+
+
+def command(
+    tokenizer: TokenizerOpt,
+    data: DataOpt,
+    num_images: NumImagesOpt = None,
+    image_size: EvalImageSizeOpt = None,
+    batch_size: EvalBatchOpt = 16,
+    fid_features: FidFeaturesOpt = "effnet-lite0",
+    weights: FidWeightsOpt = None,
+    lpips_weights: LpipsWeightsOpt = None,
+    no_cache: NoCacheOpt = False,
+    json: JsonOpt = False,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "auto",
+) -> None:
+    """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
+
+    Reconstructs every image; the Frechet distance is computed in the --fid-features space
+    (inception = the standard rFID). Real-image statistics are cached per data and protocol.
+
+    Example: tokkit eval recon --tokenizer runs/vq/checkpoints/final --data builtin:photos --fid-features effnet-lite0
+    """
+    from tokkit.metrics.recon import evaluate_recon
+    from tokkit_cli.render import show
+    from tokkit_cli.render.recon import render_recon
+
+    with session(seed):
+        result = evaluate_recon(
+            tokenizer,
+            data,
+            num_images=num_images,
+            image_size=image_size,
+            batch_size=batch_size,
+            fid_features=fid_features,
+            weights=weights,
+            lpips_weights=lpips_weights,
+            device=device,
+            use_cache=not no_cache,
+        )
+    show(result, json, render_recon, tokenizer)
