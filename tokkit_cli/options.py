@@ -92,6 +92,23 @@ ClassesOpt = Annotated[
         "10%% label dropout, gFID with and without classifier-free guidance.",
     ),
 ]
+SeedsOpt = Annotated[
+    int,
+    typer.Option(
+        "--seeds",
+        min=1,
+        help="Train N probes (seeds SEED..SEED+N-1, each also its sampling seed) on the same tokens and real "
+        "images: gFID per seed, its mean and std, KID pooled; paired decisions across tokenizers use them.",
+    ),
+]
+LevelsOpt = Annotated[
+    str,
+    typer.Option(
+        "--levels",
+        help="Ladder levels: fractions of each image's tokens replaced by random codes (latent noise of that "
+        "relative power for continuous tokenizers), comma separated, increasing.",
+    ),
+]
 ProbeStepsOpt = Annotated[
     int | None, typer.Option("--probe-steps", min=1, help="Probe training steps (default: the fixed probe budget).")
 ]

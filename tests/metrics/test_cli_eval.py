@@ -116,6 +116,25 @@ def test_compare_writes_table_csv_json_and_plot(cli, ckpts, tmp_path):
     png = (out_dir / "recon_vs_generation.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert sorted(p.name for p in out_dir.iterdir()) == ["compare.csv", "compare.json", "recon_vs_generation.png"]
+    # three seeds by default: intervals in the table, and the paired decisions below it
+    assert summary["protocol"]["seeds"] == [0, 1, 2] and len(summary["rows"][0]["gfid_seeds"]) == 3
+    assert "paired decisions" in r.stdout and "± " in r.stdout and "[" in r.stdout
+    pairs = {(d["a"], d["b"]) for d in summary["decisions"]}
+    assert ("test-metrics-vq", "test-metrics-msvq") in pairs and len(pairs) == 6  # every pair of the four
+    assert all(d["verdict"] in (d["a"], d["b"], "inconclusive") for d in summary["decisions"])
+
+
+def test_probe_check_cli(cli, ckpts):
+    r = cli("eval", "probe-check", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--levels", "0,1", "--seeds", "2",
+            "--probe-steps", "3", "--json")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["levels"] == [0.0, 1.0] and set(out["measures"]) == {"bits_per_token"} and out["gfid_mean"] is None
+    text = cli("eval", "probe-check", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--levels", "0,1", "--seeds", "2",
+               "--probe-steps", "3")  # fmt: skip
+    assert text.exit_code == 0 and "bits_per_token: this budget" in text.stdout and "Spearman" in text.stdout
+    bad = cli("eval", "probe-check", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--levels", "0,x")
+    assert bad.exit_code == 2 and "--levels" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_recon_vs_generation_names_each_rfid_by_its_protocol():

@@ -18,6 +18,20 @@ def fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def interval(ci: Any, digits: int = 4) -> str:
+    """``[lo, hi]`` of a 95% interval, ``-`` when there is none."""
+    if not ci or ci[0] is None or ci[1] is None:
+        return "-"
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def plus_minus(std: Any, digits: int = 3, n: int | None = None, unit: str = "seeds") -> str:
+    """``± std`` (with ``(n seeds)``), ``-`` without a std."""
+    if std is None:
+        return "-" if n is None else f"({n} {unit[:-1] if n == 1 else unit})"
+    return f"± {std:.{digits}f}" + (f" ({n} {unit})" if n is not None else "")
+
+
 def short(reason: str | None) -> str:
     """The first clause of a reason (the full text is in --json)."""
     return (reason or "").split(" (")[0]

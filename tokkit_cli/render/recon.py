@@ -8,7 +8,7 @@ from typing import Any
 from rich.table import Table
 
 from tokkit_cli.console import stdout
-from tokkit_cli.render.common import fmt, print_protocol, print_warnings, short
+from tokkit_cli.render.common import fmt, interval, plus_minus, print_protocol, print_warnings, short
 
 
 def usage_rows(table: Table, u: dict[str, Any] | None) -> None:
@@ -35,11 +35,23 @@ def render_recon(result: dict[str, Any], tokenizer: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("how")
-    table.add_row("PSNR (dB)", fmt(result["psnr"], 2), "RGB, [0,1], data_range 1")
-    table.add_row("SSIM", fmt(result["ssim"]), "Gaussian 11x11, sigma 1.5, per channel")
+    table.add_column("95% interval", justify="right")
+    n = result.get("n")
+    table.add_row("PSNR (dB)", fmt(result["psnr"], 2), "RGB, [0,1], data_range 1", interval(result.get("psnr_ci"), 2))
+    table.add_row(
+        "SSIM", fmt(result["ssim"]), "Gaussian 11x11, sigma 1.5, per channel", interval(result.get("ssim_ci"))
+    )
     lpips_how = "AlexNet v0.1" if result["lpips"] is not None else "unavailable: " + short(p["lpips"]["reason"])
-    table.add_row("LPIPS", fmt(result["lpips"]), lpips_how)
-    table.add_row(f"rFID ({result['rfid_features']})", fmt(result["rfid"], 3), p["rfid"]["features"]["implementation"])
+    table.add_row("LPIPS", fmt(result["lpips"]), lpips_how, interval(result.get("lpips_ci")))
+    flag = (
+        f"; n={n} <= {result.get('feature_dim')}-d: singular covariance, read KID"
+        if result.get("rank_deficient")
+        else ""
+    )
+    table.add_row(f"rFID ({result['rfid_features']})", fmt(result["rfid"], 3),
+                  p["rfid"]["features"]["implementation"] + flag, "-")  # fmt: skip
+    table.add_row("KID", fmt(result.get("kid"), 3), f"reconstructions vs originals, std: {result.get('kid_std_kind')}",
+                  plus_minus(result.get("kid_std")))  # fmt: skip
     usage_rows(table, result["usage"])
     stdout.print(table)
     print_protocol(p)

@@ -22,6 +22,7 @@ from tokkit_cli.options import (
     ProbeStepsOpt,
     SamplesOpt,
     SeedOpt,
+    SeedsOpt,
     SnrOpt,
     session,
 )
@@ -37,6 +38,7 @@ def command(
     snr_db: SnrOpt = "30,25,20,15,10,5,1",
     samples: SamplesOpt = 0,
     probe_steps: ProbeStepsOpt = None,
+    seeds: SeedsOpt = 3,
     orders: Annotated[
         str | None,
         typer.Option("--orders", help="Probe orders to run for each tokenizer, comma separated (an order study)."),
@@ -54,7 +56,9 @@ def command(
 
     Writes a table, compare.csv, compare.json and recon_vs_generation.png (gFID vs rFID with
     the real-data floor drawn; probe bits/token beside it). Each tokenizer runs its kind's
-    default probe; --orders raster,random,next-scale runs an order study (order_study.png).
+    default probe with the same --seeds; every pair of tokenizers gets a paired decision per
+    measure (better only where the 95% interval excludes 0, else inconclusive with the seeds or
+    images that would resolve it). --orders raster,random,next-scale runs an order study.
 
     Example: tokkit eval compare runs/vq/checkpoints/final runs/kmeans --data builtin:photos --out compare/
     """
@@ -85,5 +89,6 @@ def command(
             orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
             head=head,
             classes=classes,
+            seeds=seeds,
         )
     show(result, json, render_compare, data)

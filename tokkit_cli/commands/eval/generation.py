@@ -18,6 +18,7 @@ from tokkit_cli.options import (
     ProbeStepsOpt,
     SamplesOpt,
     SeedOpt,
+    SeedsOpt,
     TokenizerOpt,
     session,
 )
@@ -34,6 +35,7 @@ def command(
     batch_size: EvalBatchOpt = 16,
     samples: SamplesOpt = 0,
     probe_steps: ProbeStepsOpt = None,
+    seeds: SeedsOpt = 1,
     fid_features: FidFeaturesOpt = "effnet-lite0",
     weights: FidWeightsOpt = None,
     no_cache: NoCacheOpt = False,
@@ -72,5 +74,6 @@ def command(
             order=order,
             head=head,
             classes=classes,
+            seeds=seeds,
         )
     show(result, json, render_generation, tokenizer, fid_features, classes)
