@@ -20,7 +20,7 @@ from typing import Any
 
 from tokkit.errors import DataError, TokkitError, UsageError, WeightsMissingError
 
-__version__ = "0.2.1"
+__version__ = "0.3.0"
 
 _LAZY = {
     "load_tokenizer": "tokkit.io.checkpoint",
