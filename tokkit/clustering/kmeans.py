@@ -67,26 +67,14 @@ class KMeansResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The ``--json`` keys of ``tokkit fit-kmeans``."""
+        """The ``--json`` keys of ``tokkit fit-kmeans`` (``SUMMARY_KEYS``)."""
         d = asdict(self)
-        return {
-            k: d[k]
-            for k in (
-                "k",
-                "dim",
-                "num_points",
-                "niter",
-                "iterations",
-                "tol",
-                "objective",
-                "objective_history",
-                "history_seconds",
-                "seconds",
-                "backend",
-                "init",
-                "empty_clusters_fixed",
-            )
-        }
+        return {k: d[k] for k in SUMMARY_KEYS}
+
+
+# what ``KMeansResult.summary`` reports, in order (fit-kmeans --json adds the skipped images)
+SUMMARY_KEYS = ("k", "dim", "num_points", "niter", "iterations", "tol", "objective", "objective_history",
+                "history_seconds", "seconds", "backend", "init", "empty_clusters_fixed")  # fmt: skip
 
 
 # --- distributed helpers --------------------------------------------------------------------------

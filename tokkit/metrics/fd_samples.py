@@ -29,15 +29,20 @@ import numpy as np
 from tokkit.errors import DataError
 
 
-def _samples(a: Any, what: str) -> np.ndarray:
+def feature_matrix(a: Any, metric: str, what: str) -> np.ndarray:
+    """``a`` as a finite float64 (n, d) array with n >= 2, else one DataError naming ``metric``."""
     x = np.asarray(a, dtype=np.float64)
     if x.ndim != 2:
-        raise DataError(f"Frechet distance needs {what} samples as an (n, d) array; got shape {x.shape}")
+        raise DataError(f"{metric} needs {what} features as an (n, d) array; got shape {x.shape}")
     if x.shape[0] < 2:
-        raise DataError(f"Frechet distance needs at least 2 {what} samples; got {x.shape[0]}")
+        raise DataError(f"{metric} needs at least 2 {what} feature vectors; got {x.shape[0]}")
     if not np.isfinite(x).all():
-        raise DataError(f"Frechet distance got non-finite {what} samples (NaN/inf)")
+        raise DataError(f"{metric} got non-finite {what} features (NaN/inf)")
     return x
+
+
+def _samples(a: Any, what: str) -> np.ndarray:
+    return feature_matrix(a, "Frechet distance", what)
 
 
 def _factor(zc: np.ndarray) -> np.ndarray:

@@ -60,14 +60,9 @@ class KIDResult:
 
 
 def _features(a: Any, what: str) -> np.ndarray:
-    x = np.asarray(a, dtype=np.float64)
-    if x.ndim != 2:
-        raise DataError(f"KID needs {what} features as an (n, d) array; got shape {x.shape}")
-    if x.shape[0] < 2:
-        raise DataError(f"KID needs at least 2 {what} feature vectors; got {x.shape[0]}")
-    if not np.isfinite(x).all():
-        raise DataError(f"KID got non-finite {what} features (NaN/inf)")
-    return x
+    from tokkit.metrics.fd_samples import feature_matrix
+
+    return feature_matrix(a, "KID", what)
 
 
 def _poly_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:

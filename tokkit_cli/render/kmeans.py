@@ -5,25 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tokkit.clustering.kmeans import SUMMARY_KEYS
 from tokkit_cli.render.common import key_value_table, skipped
 
-JSON_KEYS = (
-    "k",
-    "dim",
-    "num_points",
-    "niter",
-    "iterations",
-    "tol",
-    "objective",
-    "objective_history",
-    "history_seconds",
-    "seconds",
-    "backend",
-    "init",
-    "empty_clusters_fixed",
-    "num_skipped",
-    "skipped",
-)
+JSON_KEYS = (*SUMMARY_KEYS, "num_skipped", "skipped")
 
 
 def fit_json(r: dict[str, Any]) -> dict[str, Any]:
