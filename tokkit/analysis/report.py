@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import html
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tokkit.io.files import write_bytes_atomic  # noqa: F401  (re-exported: the report writers use it)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;
@@ -86,20 +86,6 @@ def render_html(title: str, subtitle: str, sections: list[Section]) -> str:
             )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target and rename, so a killed run never leaves a truncated PNG/HTML."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def check_out_dir(out: str | Path | None) -> Path | None:

@@ -131,17 +131,7 @@ def probe_check(
     from tokkit.generation.pipeline import evaluate_generation
     from tokkit.metrics import _common as C
 
-    levels = [float(x) for x in levels]
-    if (
-        len(levels) < 2
-        or sorted(levels) != levels
-        or levels[0] < 0
-        or levels[-1] > 1
-        or len(set(levels)) != len(levels)
-    ):
-        raise UsageError(f"--levels must be at least 2 increasing fractions in [0, 1], got {levels}")
-    if seeds < 2:
-        raise UsageError(f"probe-check needs at least 2 seeds to put an interval on a rung; got {seeds}")
+    levels = _check_ladder(levels, seeds)
     dev = resolve_device(device) if isinstance(device, str) else device
     tok = C.resolve_tokenizer(tokenizer, dev)
 
@@ -154,6 +144,24 @@ def probe_check(
         vals = [_per_seed(r, m) for r in rungs]
         if all(v is not None for v in vals):
             measures[m] = _ladder_summary(levels, vals, m)  # type: ignore[arg-type]
+    return _ladder_result(levels, measures, rungs, tok, seed, seeds, probe_kwargs.get("samples", 0))
+
+
+def _check_ladder(levels: Sequence[float], seeds: int) -> list[float]:
+    out = [float(x) for x in levels]
+    increasing = all(a < b for a, b in zip(out, out[1:], strict=False))
+    if len(out) < 2 or not increasing or out[0] < 0 or out[-1] > 1:
+        raise UsageError(f"--levels must be at least 2 increasing fractions in [0, 1], got {out}")
+    if seeds < 2:
+        raise UsageError(f"probe-check needs at least 2 seeds to put an interval on a rung; got {seeds}")
+    return out
+
+
+def _ladder_result(levels: list[float], measures: dict[str, Any], rungs: list[dict[str, Any]], tok: Tokenizer,
+                   seed: int, seeds: int, samples: int) -> dict[str, Any]:  # fmt: skip
+    """The JSON of ``probe_check``: gFID's summary at the top level, every measure's under ``measures``."""
+    from tokkit.metrics import _common as C
+
     g = measures.get("gfid", {})
     return {
         "levels": levels,
@@ -193,7 +201,7 @@ def probe_check(
             "head": rungs[0]["head"],
             "num_images": rungs[0]["protocol"]["num_images"],
             "image_size": rungs[0]["protocol"]["image_size"],
-            "samples": probe_kwargs.get("samples", 0),
+            "samples": samples,
             "resolved": "a pair of levels is resolved when the 95% paired interval over seeds excludes 0 and "
             "puts the less corrupted level ahead",
         },

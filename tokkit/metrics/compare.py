@@ -13,8 +13,6 @@ import csv
 import dataclasses
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import torch
 
 from tokkit.errors import UsageError
+from tokkit.io.files import write_bytes_atomic
 from tokkit.threads import thread_settings
 
 SHOWN = [
@@ -71,24 +70,13 @@ def _labels(paths: Sequence[Path]) -> list[str]:
     return labels
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _png(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     plt.close(fig)
-    _write_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
 
 
 def rfid_axis_labels(features: str) -> dict[str, str]:
@@ -387,10 +375,10 @@ def _write_outputs(
     writer.writeheader()
     for r in rows:
         writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
-    _write_atomic(files["csv"], buf.getvalue().encode())
+    write_bytes_atomic(files["csv"], buf.getvalue().encode())
     summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
                "files": {k: str(v) for k, v in files.items()}}  # fmt: skip
-    _write_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
+    write_bytes_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
     features = getattr(setup.feats, "spec", str(fid_features))
     _plot(rows, files["plot"], features)
     if "order_plot" in files:
