@@ -42,8 +42,25 @@ def _subset(measure: dict, k: int) -> dict:
 
         return {"seeds": 1, "spearman": float(spearmanr(measure["levels"], means).statistic), "resolved_pairs": None}
     s = _ladder_summary(measure["levels"], vals, "gfid")
-    return {"seeds": k, "spearman": s["spearman"], "resolved_pairs": s["resolved_pairs"], "pairs": s["pairs"],
+    return {"seeds": len(vals[0]), "spearman": s["spearman"], "resolved_pairs": s["resolved_pairs"], "pairs": s["pairs"],
             "seeds_needed": s["seeds_needed"], "mean": s["mean"], "std": s["std"]}  # fmt: skip
+
+
+def report(res: dict) -> str:
+    """Markdown tables of a decide.json: per budget and measure, Spearman and resolved pairs by seeds."""
+    from machine import machine_line
+
+    lines = [machine_line(res.get("load"), res["machine"]), "",
+             "| probe steps x samples | measure | level means (0 / 0.1 / 0.3 / 0.6) | seeds | Spearman | "
+             "resolved pairs | seeds needed |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for b in res["budgets"]:
+        for m, d in b["measures"].items():
+            means = " / ".join(f"{v:.3g}" for v in d["full"]["mean"])
+            for sub in d["by_seeds"]:
+                rp = "-" if sub.get("resolved_pairs") is None else f"{sub['resolved_pairs']} of {sub['pairs']}"
+                lines.append(f"| {b['probe_steps']} x {b['samples']} | {m} | {means} | {sub['seeds']} | "
+                             f"{sub['spearman']:.2f} | {rp} | {sub.get('seeds_needed') or '-'} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -55,8 +72,12 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("decide.json"))
     ap.add_argument("--seeds-cost-only", action="store_true", help="only time --seeds 3 vs 1 (run it idle)")
+    ap.add_argument("--report", type=Path, help="print the markdown tables of an existing decide.json and exit")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
     from machine import machine_info
 
     from tokkit.generation import ProbeConfig
@@ -76,7 +97,7 @@ def main() -> None:
                             samples=samples, num_images=args.num_images, image_size=args.image_size,
                             fid_features="effnet-lite0")  # fmt: skip
             entry = {"probe_steps": steps, "samples": samples, "seconds": time.perf_counter() - t0,
-                     "measures": {m: {"full": s, "by_seeds": [_subset(s, k) for k in (1, 3, args.seeds)]}
+                     "measures": {m: {"full": s, "by_seeds": [_subset(s, k) for k in sorted({1, min(3, args.seeds), args.seeds})]}
                                   for m, s in r["measures"].items()}}  # fmt: skip
             res["budgets"].append(entry)
             print(json.dumps({k: entry[k] for k in ("probe_steps", "samples", "seconds")}), file=sys.stderr, flush=True)
@@ -95,7 +116,8 @@ def _seeds_cost(ckpt: Path, args: argparse.Namespace) -> dict:
         for k in (1, 3):
             t0 = time.perf_counter()
             evaluate_generation(ckpt, "builtin:photos", num_images=args.num_images, image_size=args.image_size,
-                                probe=ProbeConfig(steps=60), samples=32, seeds=k, fid_features="effnet-lite0")  # fmt: skip
+                                probe=ProbeConfig(steps=60), samples=32, seeds=k,
+                                fid_features="effnet-lite0")  # fmt: skip
             times[k].append(time.perf_counter() - t0)
     ratios = [b / a for a, b in zip(times[1], times[3], strict=True)]
     return {"seconds_1_seed": times[1], "seconds_3_seeds": times[3], "ratio": ratios}
