@@ -42,8 +42,8 @@ def _subset(measure: dict, k: int) -> dict:
 
         return {"seeds": 1, "spearman": float(spearmanr(measure["levels"], means).statistic), "resolved_pairs": None}
     s = _ladder_summary(measure["levels"], vals, "gfid")
-    return {"seeds": len(vals[0]), "spearman": s["spearman"], "resolved_pairs": s["resolved_pairs"], "pairs": s["pairs"],
-            "seeds_needed": s["seeds_needed"], "mean": s["mean"], "std": s["std"]}  # fmt: skip
+    return {"seeds": len(vals[0]), "spearman": s["spearman"], "resolved_pairs": s["resolved_pairs"],
+            "pairs": s["pairs"], "seeds_needed": s["seeds_needed"], "mean": s["mean"], "std": s["std"]}  # fmt: skip
 
 
 def report(res: dict) -> str:
@@ -96,8 +96,9 @@ def main() -> None:
             r = probe_check(ckpt, "builtin:photos", levels=LEVELS, seeds=args.seeds, probe=ProbeConfig(steps=steps),
                             samples=samples, num_images=args.num_images, image_size=args.image_size,
                             fid_features="effnet-lite0")  # fmt: skip
+            ks = sorted({1, min(3, args.seeds), args.seeds})
             entry = {"probe_steps": steps, "samples": samples, "seconds": time.perf_counter() - t0,
-                     "measures": {m: {"full": s, "by_seeds": [_subset(s, k) for k in sorted({1, min(3, args.seeds), args.seeds})]}
+                     "measures": {m: {"full": s, "by_seeds": [_subset(s, k) for k in ks]}
                                   for m, s in r["measures"].items()}}  # fmt: skip
             res["budgets"].append(entry)
             print(json.dumps({k: entry[k] for k in ("probe_steps", "samples", "seconds")}), file=sys.stderr, flush=True)
