@@ -302,3 +302,24 @@ def test_diffusers_recorded_scale_and_shift_are_read(tmp_path):
         import_checkpoint("diffusers-vae", tmp_path / style, tmp_path / f"{style}-out")
         tok = load_tokenizer(tmp_path / f"{style}-out")
         assert L.config_affine(tok) == (pytest.approx(scale), pytest.approx(shift))
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+def test_cli_eval_latent_json_and_errors(cli, ckpts, tmp_path):
+    args = ["eval", "latent", "-t", ckpts["test-metrics-vq"], "-d", "builtin:shapes:n=10,size=16"]
+    res = cli(*args, "--fid-features", "test-pixfeat", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    keys = ["latent_mean", "suggested_scale", "config_scale", "spectrum", "high_freq_share", "high_freq_share_log"]
+    keys += ["rgb_high_freq_share", "noise_high_freq_share", "equivariance_psnr", "identity_psnr", "interp_fid"]
+    keys += ["interp_fid_n", "interp_rank_deficient", "rfid", "features"]
+    assert set(keys) <= set(out)
+    res = cli(*args, "--fid-features", "test-pixfeat")
+    assert res.exit_code == 0 and "equivariance flip" in res.stdout and "quantize" in res.stdout
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3)))
+    res = cli("eval", "latent", "--latents", tmp_path / "bad.npy")
+    assert res.exit_code != 0 and "(N, C, h, w)" in res.output
+    res = cli("eval", "latent")
+    assert res.exit_code == 2 and "exactly one" in res.output
