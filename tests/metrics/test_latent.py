@@ -323,3 +323,17 @@ def test_cli_eval_latent_json_and_errors(cli, ckpts, tmp_path):
     assert res.exit_code != 0 and "(N, C, h, w)" in res.output
     res = cli("eval", "latent")
     assert res.exit_code == 2 and "exactly one" in res.output
+
+
+def test_diagnostic_correlations_are_spearman_with_a_warning():
+    from scipy.stats import spearmanr
+
+    from tokkit.metrics.compare import diagnostic_correlations
+
+    rows = [{"gfid": g, "interp_fid": i, "high_freq_share": h} for g, i, h in
+            ((10.0, 1.0, 0.3), (20.0, 3.0, 0.1), (15.0, 2.0, None), (30.0, 2.5, 0.2))]  # fmt: skip
+    assert diagnostic_correlations(rows[:2]) is None
+    c = diagnostic_correlations(rows)
+    assert c["n_tokenizers"] == 4 and "weak evidence" in c["warning"]
+    assert c["spearman"]["interp_fid"]["rho"] == pytest.approx(spearmanr([1, 3, 2, 2.5], [10, 20, 15, 30]).statistic)
+    assert c["spearman"]["high_freq_share"]["n"] == 3 and c["spearman"]["rfid"]["rho"] is None
