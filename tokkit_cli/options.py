@@ -63,6 +63,13 @@ LpipsWeightsOpt = Annotated[
     Path | None,
     typer.Option("--lpips-weights", help="torchvision AlexNet weights for LPIPS (alexnet-owt-7be5be79.pth)."),
 ]
+OptionalTokenizerOpt = Annotated[
+    Path | None, typer.Option("--tokenizer", "-t", help="A tokkit checkpoint directory (or give --latents).")
+]
+LatentsOpt = Annotated[
+    Path | None,
+    typer.Option("--latents", help="An (N, C, h, w) float .npy made elsewhere: the weight-free measures only."),
+]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute the real-image feature statistics.")]
 SnrOpt = Annotated[str, typer.Option("--snr-db", help="Noise levels in dB, comma separated ('inf' = no noise).")]
 SamplesOpt = Annotated[

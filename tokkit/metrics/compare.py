@@ -298,6 +298,62 @@ def _measure_recon(
     )
 
 
+LATENT_COLUMNS = ("high_freq_share", "high_freq_share_log", "rgb_high_freq_share", "equivariance_scale_0.5",
+                  "identity_psnr", "interp_fid", "interp_rfid", "suggested_scale", "config_scale")  # fmt: skip
+# diagnostics correlated with the probe's gFID (lower interp_fid, higher equivariance PSNR: expected better)
+CORRELATED = ("high_freq_share", "high_freq_share_log", "equivariance_scale_0.5", "interp_fid", "rfid")
+
+
+def _measure_latent(tok: Any, setup: _Setup, common: dict[str, Any], seed: int) -> dict[str, Any]:
+    """``eval latent`` under the comparison's protocol (same images, size and feature network)."""
+    from tokkit.device import seed_everything
+    from tokkit.metrics.latent import evaluate_latent
+
+    seed_everything(seed)
+    return evaluate_latent(tok, setup.source, fid_features=setup.feats, seed=seed, **common)
+
+
+def latent_columns(lat: dict[str, Any]) -> dict[str, Any]:
+    """The row keys of one ``evaluate_latent`` result (a per-channel config scale becomes its list)."""
+    eq = lat.get("equivariance_psnr") or {}
+    return {
+        "high_freq_share": lat["high_freq_share"],
+        "high_freq_share_log": lat["high_freq_share_log"],
+        "rgb_high_freq_share": lat["rgb_high_freq_share"],
+        "equivariance_scale_0.5": eq.get("scale_0.5"),
+        "identity_psnr": lat.get("identity_psnr"),
+        "interp_fid": lat.get("interp_fid"),
+        "interp_rfid": lat.get("rfid"),
+        "suggested_scale": lat["suggested_scale"],
+        "config_scale": lat["config_scale"],
+    }
+
+
+CORRELATION_WARNING = (
+    "Spearman correlations over {n} tokenizers: weak evidence (with few tokenizers a high |rho| happens by chance; "
+    "the published ones are over 13 VAEs at ImageNet scale)"
+)
+
+
+def diagnostic_correlations(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Spearman rho (scipy.stats.spearmanr) of each diagnostic with the probe's gFID across the rows that have
+    both; None under 3 tokenizers. {"n_tokenizers", "warning", "spearman": {key: {"rho", "p", "n"}}}."""
+    from scipy.stats import spearmanr
+
+    if len(rows) < 3:
+        return None
+    out: dict[str, Any] = {}
+    for key in CORRELATED:
+        pairs = [(r[key], r["gfid"]) for r in rows if r.get(key) is not None and r.get("gfid") is not None]
+        if len(pairs) < 3:
+            out[key] = {"rho": None, "p": None, "n": len(pairs)}
+            continue
+        res = spearmanr([a for a, _ in pairs], [b for _, b in pairs])
+        rho, p = float(res.statistic), float(res.pvalue)
+        out[key] = {"rho": None if rho != rho else rho, "p": None if p != p else p, "n": len(pairs)}
+    return {"n_tokenizers": len(rows), "warning": CORRELATION_WARNING.format(n=len(rows)), "spearman": out}
+
+
 def _measure_stability(
     tok: Any, setup: _Setup, common: dict[str, Any], snr_db: Sequence[float], seed: int, arrays: dict[str, Any]
 ) -> dict[str, Any]:
@@ -363,7 +419,7 @@ def _compare_protocol(
 
 def _write_outputs(
     out: Path, protocol: dict[str, Any], rows: list[dict[str, Any]], results: dict[str, Any], setup: _Setup,
-    fid_features: Any, decisions: list[dict[str, Any]],
+    fid_features: Any, decisions: list[dict[str, Any]], extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
     """compare.csv, compare.json and the plots in ``out``. Returns (the summary written to JSON, the CSV columns)."""
     files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
@@ -377,7 +433,7 @@ def _write_outputs(
         writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
     write_bytes_atomic(files["csv"], buf.getvalue().encode())
     summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
-               "files": {k: str(v) for k, v in files.items()}}  # fmt: skip
+               "files": {k: str(v) for k, v in files.items()}, **(extra or {})}  # fmt: skip
     write_bytes_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
     features = getattr(setup.feats, "spec", str(fid_features))
     _plot(rows, files["plot"], features)
@@ -432,19 +488,21 @@ def compare_tokenizers(
         rec = _measure_recon(tok, setup, common, seed, use_cache, arrays.setdefault(label, {}))
         stab = _measure_stability(tok, setup, common, snr_db, seed, stab_arrays.setdefault(label, {}))
         gens = _measure_generation(tok, setup, common, probe, samples, seed, use_cache, head, classes, seeds)
-        _add_warnings(warnings, label, (rec, stab, *gens.values()))
+        lat = _measure_latent(tok, setup, common, seed)
+        _add_warnings(warnings, label, (rec, stab, *gens.values(), lat))
         for gen in gens.values():
             name = label if len(setup.order_list) == 1 else f"{label} [{gen['order']}]"
-            rows.append(_row(name, path, rec, stab, gen))
+            rows.append({**_row(name, path, rec, stab, gen), **latent_columns(lat)})
         first = next(iter(gens.values()))
-        results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": first}
+        results[label] = {"checkpoint": str(path), "recon": rec, "stability": stab, "generation": first, "latent": lat}
         if len(setup.order_list) > 1:
             results[label]["generation_by_order"] = {g["order"]: g for g in gens.values()}
 
     n_used = rows and results[labels[0]]["recon"]["protocol"]["num_images"]
     protocol = _compare_protocol(setup, data, n_used, snr_db, probe, samples, head, classes, seed, seeds, warnings)
     decisions = _decisions(labels, arrays, stab_arrays, results, setup, seed)
-    summary, columns = _write_outputs(out, protocol, rows, results, setup, fid_features, decisions)
+    extra = {"diagnostic_correlations": diagnostic_correlations(rows)}
+    summary, columns = _write_outputs(out, protocol, rows, results, setup, fid_features, decisions, extra)
     mid = sorted(snr_db)[len(snr_db) // 2]
     shown = [c.format(mid=f"{mid:g}") for c in SHOWN]
     return {**summary, "columns_shown": [c for c in shown if c in columns or c == "tokenizer"]}

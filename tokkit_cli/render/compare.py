@@ -33,6 +33,37 @@ def render_decisions(decisions: list[dict[str, Any]]) -> None:
     stdout.print(table)
 
 
+# (row key, shown label, baseline row key or None)
+LATENT_SHOWN = (
+    ("high_freq_share", "high-freq share (linear)", "rgb_high_freq_share"),
+    ("high_freq_share_log", "high-freq share (log)", None),
+    ("equivariance_scale_0.5", "equivariance PSNR x0.5", "identity_psnr"),
+    ("interp_fid", "interp FID", "interp_rfid"),
+    ("suggested_scale", "suggested scale", "config_scale"),
+)
+
+
+def render_latent_diagnostics(rows: list[dict[str, Any]], corr: dict[str, Any] | None) -> None:
+    """Latent diagnostics per tokenizer (value / baseline), and their Spearman rho with gFID for 3+ tokenizers."""
+    if not rows or "high_freq_share" not in rows[0]:
+        return
+    table = Table(title="latent diagnostics (value / baseline: RGB, identity, rFID, recorded scale)")
+    table.add_column("diagnostic")
+    for row in rows:
+        table.add_column(str(row["tokenizer"]), justify="right", overflow="fold")
+    if corr is not None:
+        table.add_column("Spearman vs gFID", justify="right")
+    for key, label, base in LATENT_SHOWN:
+        cells = [fmt(r.get(key), 3) + (f" / {fmt(r.get(base), 3)}" if base else "") for r in rows]
+        if corr is not None:
+            c = corr["spearman"].get(key)
+            cells.append(f"{fmt(c['rho'], 2)} (n={c['n']})" if c else "-")
+        table.add_row(label, *cells)
+    stdout.print(table)
+    if corr is not None:
+        stdout.print(f"warning: {corr['warning']}", style="yellow", markup=False)
+
+
 def render_compare(result: dict[str, Any], data: str) -> None:
     """A dozen metrics fit a terminal better as rows: the table is transposed."""
     rows = result["rows"]
@@ -47,6 +78,7 @@ def render_compare(result: dict[str, Any], data: str) -> None:
             table.add_row(c, *[_cell(row, c) for row in rows])
     stdout.print(table)
     render_decisions(result.get("decisions") or [])
+    render_latent_diagnostics(rows, result.get("diagnostic_correlations"))
     for name, path in result["files"].items():
         stdout.print(f"wrote {name}: {path}", markup=False)
     print_warnings(result)
