@@ -202,23 +202,79 @@ def _row(name, arch, kind, **kw):
     return {**base, **kw}
 
 
-def test_verdict_is_computed_from_the_numbers():
-    from tokkit.demo.verdict import digit_checks, digit_verdict
+def _decision(measure, a, b, diff, lo, hi, n, unit, needed=None):
+    from tokkit.stats import decide, describe
+    from tokkit.stats.intervals import PairedResult
 
+    sd = None if needed is None else 1.0
+    d = decide(measure, a, b, PairedResult(diff, lo, hi, sd, n, 0.95, "t"))
+    d["needed"] = needed if d["verdict"] == "inconclusive" else None
+    return {**d, "unit": unit, "text": describe(d, unit=unit)}
+
+
+def _verdict_case():
     km = _row("kmeans", "kmeans", "discrete", change=0.4, change_random_codes=0.99, cosine=0.8, cosine_centred=0.8,
               latent_snr_db=5.0, gfid=50.0, rfid=300.0, psnr=15.0)  # fmt: skip
     vq = _row("vq", "vqgan", "discrete", change=0.2, change_random_codes=0.3, cosine=0.99, cosine_centred=0.4,
               latent_snr_db=1.0, gfid=80.0, rfid=200.0, psnr=17.0)  # fmt: skip
-    text = digit_verdict([km, vq])
-    assert text.startswith("DiGIT's ordering on this data (k-means vs vq; stability at 15 dB): holds on every claim")
-    # the raw measures, which a collapsed latent can fake, disagree and are named, not decisive
-    assert "; not by token change rate, raw cosine (" in text
-    assert "K-means tokens easier to generate from: holds (gFID 50 k-means vs 80 vq)" in text
-    flipped = digit_verdict([km, {**vq, "gfid": 20.0, "rfid": 400.0}])
-    assert ": holds for stability, not for generation, in part for reconstruction." in flipped
+    decisions = [
+        _decision("gfid", "kmeans", "vq", -30.0, -40.0, -20.0, 3, "seeds"),  # k-means generates better: resolved
+        _decision("rfid", "kmeans", "vq", 100.0, 60.0, 140.0, 10, "images"),  # the VQ reconstructs better: resolved
+        _decision("psnr", "kmeans", "vq", -2.0, -5.0, 1.0, 10, "images", needed=37),  # inconclusive
+    ]
+    return km, vq, decisions
+
+
+def test_verdict_is_decided_by_resolved_paired_decisions():
+    from tokkit.demo.verdict import digit_verdict
+
+    km, vq, decisions = _verdict_case()
+    text = digit_verdict([km, vq], decisions)
+    assert text.startswith(
+        "DiGIT's ordering on this data (k-means vs vq, decided by paired 95% intervals; stability at 15 dB): "
+        "generation holds; reconstruction holds against vq by rFID; not resolved at this budget: reconstruction "
+        "against the rest; stability not decided (point estimates only)."
+    ), text
+    assert "K-means tokens easier to generate from: holds — gFID vs vq: holds, kmeans better by 30" in text
+    assert "The VQ reconstructs better: in part — rFID vs vq: holds, vq better by 100 (95% CI 60..140, 10 im" in text
+    assert "PSNR vs vq: not resolved at this budget (about 37 images would resolve a difference of 2)" in text
+    # stability: point estimates, named as such, deciding nothing
+    assert "Stability: not decided" in text and "point estimates only: " in text
+    assert "centred cosine (higher is more stable) 0.8 k-means vs 0.4 vq" in text
+    # a resolved decision the other way: the claim does not hold
+    flipped = [_decision("gfid", "kmeans", "vq", 30.0, 20.0, 40.0, 3, "seeds"), *decisions[1:]]
+    assert "K-means tokens easier to generate from: does not hold — gFID vs vq: does not hold, vq better by 30" in (
+        digit_verdict([km, vq], flipped)
+    )
+    # inconclusive everywhere: nothing is claimed, each with its power estimate
+    open_ = [_decision("gfid", "kmeans", "vq", -3.0, -9.0, 3.0, 3, "seeds", needed=12), decisions[2]]
+    text = digit_verdict([km, vq], open_)
+    assert ": nothing is resolved at this budget; stability not decided (point estimates only)." in text
+    assert "gFID vs vq: not resolved at this budget (about 12 seeds would resolve a difference of 3)" in text
+    assert "rFID vs vq: not resolved at this budget (no paired decision on this run)" in text
+    assert " holds" not in text.split("Stability:")[0] and "does not hold" not in text
+    # rows without decisions (an older caller): nothing is resolved
+    assert ": nothing is resolved at this budget;" in digit_verdict([km, vq])
+    assert "cannot be checked" in digit_verdict([vq])
+
+
+def test_verdict_wording_follows_the_decisions_not_the_point_estimates():
+    """Issue 21.2: tiny trainings differ slightly across CPUs; with the same decisions the verdict is the same."""
+    from tokkit.demo.verdict import digit_checks, digit_verdict
+
+    km, vq, decisions = _verdict_case()
+    text = digit_verdict([km, vq], decisions)
+    # other point estimates of the decided measures (even reversed), the same decisions: the same text
+    km2 = {**km, "gfid": 81.0, "rfid": 190.0, "psnr": 17.5}
+    vq2 = {**vq, "gfid": 79.0, "rfid": 210.0, "psnr": 16.9}
+    assert digit_verdict([km2, vq2], decisions) == text
+    # other stability point estimates change only the quoted numbers, never a claim
+    km3 = {**km, "cosine_centred": 0.3, "latent_snr_db": 0.5}
+    text3 = digit_verdict([km3, vq], decisions)
+    assert text3.split("Stability:")[0] == text.split("Stability:")[0] and text3 != text
+    # the point-estimate checks are still computed (they feed the stability clause)
     checks = {c.measure: c.holds for c in digit_checks([km, vq])}
     assert checks["centred cosine"] is True and checks["token change rate"] is False
-    assert "cannot be checked" in digit_verdict([vq])
 
 
 def test_one_progress_display_drops_finished_inner_bars():
