@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.analysis.browser import chromium_binary, layout_at_width, probe_page
@@ -22,6 +23,8 @@ TINY = dict(
     snr_db=(15.0, 1.0),
     probe_steps=2,
     samples=3,
+    seeds=2,  # the least that puts an interval on a gFID
+    probe_check_levels=(0.0, 0.6),
     show_images=2,
     umap_points=3,  # fewer than 4 points: no UMAP (slow to compile, not what is tested here)
 )
@@ -92,6 +95,10 @@ def test_interrupted_demo_resumes_without_redoing_finished_stages(demo):
         "evaluate kmeans", "evaluate vqgan-tiny",
     ]  # fmt: skip
     assert result["ran"][0] == "evaluate vae-tiny" and result["ran"][-1] == "inspect extra-vq"
+    # probe-check runs once, after the evaluations, and its time is recorded like every stage's
+    assert result["ran"].index("probe-check vqgan-tiny") == result["ran"].index("evaluate extra-vq") + 1
+    assert set(result["stage_times"]) == set(result["stages"]) - {"report"}
+    assert (out / "eval" / "probe_check.json").is_file()
     for path, t in mtimes.items():
         assert path.stat().st_mtime_ns == t, f"{path} was rewritten"
     # the killed training was resumed from its step-1 checkpoint, not restarted
@@ -122,10 +129,55 @@ def test_rows_report_and_outputs(demo):
     assert 'src="http' not in html and "<script" not in html  # self-contained
     from tokkit.demo.verdict import digit_verdict
 
-    assert digit_verdict(result["rows"]) in html.replace("&#x27;", "'")  # the verdict follows from these rows
+    saved = json.loads((out / "demo.json").read_text())
+    decisions = saved["decisions"]
+    text = html.replace("&#x27;", "'")
+    assert digit_verdict(result["rows"], decisions) in text  # the verdict follows from these rows and decisions
+    assert saved["verdict"] == digit_verdict(result["rows"], decisions) and decisions == result["decisions"]
     for name in NAMES:
         assert (out / "inspect" / name / "report.html").is_file()
-    assert json.loads((out / "demo.json").read_text())["rows"] == result["rows"]
+        arrays = np.load(out / "eval" / f"{name}_arrays.npz")
+        assert {"psnr", "ssim", "real", "recon"} <= set(arrays.files)
+        assert arrays["psnr"].shape == (10,) and arrays["recon"].dtype == np.float32
+        assert arrays["real"].shape == arrays["recon"].shape and arrays["real"].shape[0] == 10
+        gen = json.loads((out / "eval" / f"{name}.json").read_text())["generation"]
+        assert len(gen["gfid_seeds"]) == len(gen["kid_seeds"]) == 2
+    assert saved["rows"] == result["rows"]
+    # every row carries its intervals; the table shows them
+    for r in result["rows"]:
+        lo, hi = r["psnr_ci"]
+        assert lo <= r["psnr"] <= hi and r["ssim_ci"][0] <= r["ssim"] <= r["ssim_ci"][1]
+        assert len(r["gfid_seeds"]) == r["seeds"] == 2 and r["gfid_std"] >= 0 and r["kid_std"] is not None
+        assert r["gfid"] == pytest.approx(np.mean(r["gfid_seeds"]))
+    assert f"{km['psnr']:.3g} [{km['psnr_ci'][0]:.3g}, {km['psnr_ci'][1]:.3g}]" in text
+    assert f"{km['gfid']:.3g} ± {km['gfid_std']:.2g} (2 seeds)" in text
+    # paired decisions between every pair of tokenizers, on the page
+    pairs = {(d["a"], d["b"]) for d in decisions}
+    assert len(pairs) == len(NAMES) * (len(NAMES) - 1) // 2
+    assert {"psnr", "ssim", "rfid", "gfid", "kid"} <= {d["measure"] for d in decisions}
+    for d in decisions:
+        assert d["verdict"] in (d["a"], d["b"], "inconclusive") and d["text"] in text
+    assert "Paired decisions" in text
+    # probe-check: stored, in demo.json, and shown with its sentence
+    pc = json.loads((out / "eval" / "probe_check.json").read_text())
+    assert pc["levels"] == [0.0, 0.6] and pc["tokenizer"] == "vqgan-tiny" and saved["probe_check"] == pc
+    assert {"gfid", "bits_per_token"} <= set(pc["measures"]) and pc["pairs"] == 1
+    from tokkit.demo.verdict import probe_check_sentence
+
+    assert "Probe check" in text and probe_check_sentence(pc) in text
+    assert probe_check_sentence(pc).startswith("This budget ")
+
+
+def test_rerun_skips_every_finished_stage_including_probe_check(demo):
+    from tokkit.demo import run_demo
+
+    out, _, first, _, settings, extra = demo
+    pc = out / "eval" / "probe_check.json"
+    before = pc.stat().st_mtime_ns
+    again = run_demo(out, settings, tokenizers=[extra], device="cpu")
+    assert again["ran"] == [] and again["skipped"] == [s for s in again["stages"] if s != "report"]
+    assert "probe-check vqgan-tiny" in again["skipped"] and pc.stat().st_mtime_ns == before
+    assert again["rows"] == first["rows"] and again["decisions"] == first["decisions"]  # the same seeds, the same page
 
 
 def test_cli_json_reuses_the_finished_run(demo, cli, tmp_path):

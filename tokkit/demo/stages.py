@@ -387,6 +387,14 @@ def load_rows(out: str | Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text())["row"] for p in tokenizer_jsons(out)]
 
 
+def load_decisions(out: str | Path) -> list[dict[str, Any]]:
+    """The paired decisions of a demo folder's last report (``demo.json``); empty before the first report."""
+    path = Path(out) / "demo.json"
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text()).get("decisions") or []
+
+
 def tokenizer_jsons(out: Path) -> list[Path]:
     """``out/eval/NAME.json`` of every evaluated tokenizer, by name (not probe_check.json)."""
     return [p for p in sorted((Path(out) / "eval").glob("*.json")) if p.stem != PROBE_CHECK]
@@ -398,7 +406,8 @@ def run_demo(
     tokenizers: list[str | Path] | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Run (or finish) the demo into ``out``; returns {"rows", "report", "stages", "skipped", "settings"}."""
+    """Run (or finish) the demo into ``out``; returns {"rows", "decisions", "report", "stages", "skipped", "ran",
+    "stage_times", "settings"}."""
     from tokkit.demo.report import write_report
     from tokkit.device import resolve_device
     from tokkit.io.checkpoint import read_checkpoint_config
@@ -448,6 +457,7 @@ def run_demo(
         bar.advance(1)
     return {
         "rows": rows,
+        "decisions": load_decisions(out),
         "report": str(report),
         "stages": [s.name for s in stages] + ["report"],
         "skipped": skipped,

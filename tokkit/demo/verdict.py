@@ -322,3 +322,52 @@ def images_sentence(row: dict[str, Any]) -> str:
     elif row.get("gfid_reason"):
         text += f"; no probe samples ({str(row['gfid_reason']).split(':')[0]})"
     return text + "."
+
+
+def decisions_sentence(decisions: list[dict[str, Any]]) -> str:
+    """How many of the paired decisions are resolved, and the largest number of seeds/images an open one needs."""
+    if not decisions:
+        return "No paired decisions on this run (every pair needs the same images or the same seeds on both sides)."
+    resolved = [d for d in decisions if d["verdict"] != "inconclusive"]
+    text = (
+        f"{len(resolved)} of {len(decisions)} paired differences are resolved at this budget (95% interval "
+        "excluding 0); the others are inconclusive, not ties"
+    )
+    needs = {}
+    for d in decisions:
+        if d["verdict"] == "inconclusive" and d.get("needed") is not None:
+            needs[d["unit"]] = max(needs.get(d["unit"], 0), d["needed"])
+    if needs:
+        text += " (the hardest needs about " + " / ".join(f"{k} {u}" for u, k in needs.items()) + ")"
+    return text + "."
+
+
+def _pc_measure(label: str, m: dict[str, Any]) -> str:
+    rho = "n/a" if m.get("spearman") is None else f"{m['spearman']:.2g}"
+    text = f"{label} resolves {m['resolved_pairs']} of {m['pairs']} pairs of levels in order (Spearman {rho})"
+    if m["resolved_pairs"] < m["pairs"] and m.get("seeds_needed") is not None:
+        text += f", about {m['seeds_needed']} seeds would resolve the rest"
+    return text
+
+
+def probe_check_sentence(pc: dict[str, Any]) -> str:
+    """Whether this probe budget separates the probe-check ladder, by gFID and by the likelihood measures."""
+    labels = {"gfid": "gFID", "bits_per_token": "bits per token", "diffusion_loss": "the diffusion loss"}
+    ms = pc.get("measures") or {}
+    if not ms:
+        return "The probe-check ladder has no per-seed measure on this run: it cannot say whether the budget separates."
+    full = [labels.get(k, k) for k, m in ms.items() if m["pairs"] and m["resolved_pairs"] == m["pairs"]]
+    some = [labels.get(k, k) for k, m in ms.items() if m["resolved_pairs"]]
+    g = ms.get("gfid")
+    if g is not None and g["resolved_pairs"] == g["pairs"]:
+        head = "This budget separates the ladder by gFID"
+    elif full:
+        head = f"This budget separates the ladder by {', '.join(full)} but not by gFID"
+    elif some:
+        head = "This budget separates the ladder only in part"
+    else:
+        head = "This budget does not separate the ladder: differences of this size between tokenizers stay open"
+    seeds = len((pc.get("protocol") or {}).get("seeds") or []) or None
+    levels = ", ".join(f"{x:g}" for x in pc["levels"])
+    detail = "; ".join(_pc_measure(labels.get(k, k), m) for k, m in ms.items())
+    return f"{head} (levels {levels} of {pc.get('tokenizer')}, {seeds} seeds: {detail})."
