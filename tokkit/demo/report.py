@@ -144,9 +144,11 @@ def _protocol_text(s: DemoSettings, rows: list[dict[str, Any]]) -> str:
         f"and vae-tiny; same K={s.codebook_size} for k-means, vqgan-tiny and msvq-tiny (msvq-tiny adds coarser "
         f"scales; vae-tiny is continuous, 4 channels). Stability: Gaussian pixel noise at {list(s.snr_db)} dB on "
         f"the pre-quantization features (quantized vectors where none are exposed), quoted at {s.mid_snr:g} dB. "
-        f"Generation: the probe ({s.probe_steps} steps) is trained with {s.seeds} seeds ({s.seed}..."
+        f"Generation: the probe ({s.probe_steps} steps) is trained with {s.seeds} seeds ({s.seed}.."
         f"{s.seed + s.seeds - 1}, each also its sampling seed); each samples {s.samples} token maps, decoded and "
-        f"scored by gFID in the {s.fid_features} feature space; rFID in the same space. Decisions: every pair of "
+        f"scored by gFID in the {s.fid_features} feature space; rFID in the same space. Probe check: the same probe "
+        f"on vqgan-tiny with a fraction {list(s.probe_check_levels)} of its tokens randomised, at least 2 seeds. "
+        f"Decisions: every pair of "
         f"tokenizers is compared on paired data (the same images, the same seeds): PSNR, SSIM and LPIPS by a t "
         f"interval over the per-image differences, rFID by a paired bootstrap over the images, gFID and KID by a "
         f"t interval over the per-seed differences; a difference is resolved where the 95% interval excludes 0."
@@ -176,6 +178,10 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
             "Paired decisions",
             text=verdict.decisions_sentence(decisions),
             tables=[_decisions_table(decisions)],
+            note="Each pair on paired data: PSNR, SSIM, LPIPS and rFID over the same evaluation images (rFID here: "
+            "the reconstructions of all of them against the originals, by a paired bootstrap; the table's rFID is "
+            "the probe's, beside its gFID floor), gFID and sample KID over the same probe seeds. DiGIT's verdict "
+            "reads its claims from these rows only.",
         ),
     ]
     if pc is not None:

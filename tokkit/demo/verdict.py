@@ -333,12 +333,8 @@ def decisions_sentence(decisions: list[dict[str, Any]]) -> str:
         f"{len(resolved)} of {len(decisions)} paired differences are resolved at this budget (95% interval "
         "excluding 0); the others are inconclusive, not ties"
     )
-    needs = {}
-    for d in decisions:
-        if d["verdict"] == "inconclusive" and d.get("needed") is not None:
-            needs[d["unit"]] = max(needs.get(d["unit"], 0), d["needed"])
-    if needs:
-        text += " (the hardest needs about " + " / ".join(f"{k} {u}" for u, k in needs.items()) + ")"
+    if len(resolved) < len(decisions):
+        text += " (each open row says about how many seeds or images would resolve it)"
     return text + "."
 
 
@@ -366,7 +362,7 @@ def probe_check_sentence(pc: dict[str, Any]) -> str:
     elif some:
         head = "This budget separates the ladder only in part"
     else:
-        head = "This budget does not separate the ladder: differences of this size between tokenizers stay open"
+        head = "This budget does not separate the ladder: the probe cannot tell the tokenizer from its corrupted copies"
     seeds = len((pc.get("protocol") or {}).get("seeds") or []) or None
     levels = ", ".join(f"{x:g}" for x in pc["levels"])
     detail = "; ".join(_pc_measure(labels.get(k, k), m) for k, m in ms.items())
