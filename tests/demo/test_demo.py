@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.analysis.browser import chromium_binary, layout_at_width, probe_page
@@ -22,6 +23,8 @@ TINY = dict(
     snr_db=(15.0, 1.0),
     probe_steps=2,
     samples=3,
+    seeds=2,  # the least that puts an interval on a gFID
+    probe_check_levels=(0.0, 0.6),
     show_images=2,
     umap_points=3,  # fewer than 4 points: no UMAP (slow to compile, not what is tested here)
 )
@@ -92,6 +95,10 @@ def test_interrupted_demo_resumes_without_redoing_finished_stages(demo):
         "evaluate kmeans", "evaluate vqgan-tiny",
     ]  # fmt: skip
     assert result["ran"][0] == "evaluate vae-tiny" and result["ran"][-1] == "inspect extra-vq"
+    # probe-check runs once, after the evaluations, and its time is recorded like every stage's
+    assert result["ran"].index("probe-check vqgan-tiny") == result["ran"].index("evaluate extra-vq") + 1
+    assert set(result["stage_times"]) == set(result["stages"]) - {"report"}
+    assert (out / "eval" / "probe_check.json").is_file()
     for path, t in mtimes.items():
         assert path.stat().st_mtime_ns == t, f"{path} was rewritten"
     # the killed training was resumed from its step-1 checkpoint, not restarted
@@ -122,10 +129,55 @@ def test_rows_report_and_outputs(demo):
     assert 'src="http' not in html and "<script" not in html  # self-contained
     from tokkit.demo.verdict import digit_verdict
 
-    assert digit_verdict(result["rows"]) in html.replace("&#x27;", "'")  # the verdict follows from these rows
+    saved = json.loads((out / "demo.json").read_text())
+    decisions = saved["decisions"]
+    text = html.replace("&#x27;", "'")
+    assert digit_verdict(result["rows"], decisions) in text  # the verdict follows from these rows and decisions
+    assert saved["verdict"] == digit_verdict(result["rows"], decisions) and decisions == result["decisions"]
     for name in NAMES:
         assert (out / "inspect" / name / "report.html").is_file()
-    assert json.loads((out / "demo.json").read_text())["rows"] == result["rows"]
+        arrays = np.load(out / "eval" / f"{name}_arrays.npz")
+        assert {"psnr", "ssim", "real", "recon"} <= set(arrays.files)
+        assert arrays["psnr"].shape == (10,) and arrays["recon"].dtype == np.float32
+        assert arrays["real"].shape == arrays["recon"].shape and arrays["real"].shape[0] == 10
+        gen = json.loads((out / "eval" / f"{name}.json").read_text())["generation"]
+        assert len(gen["gfid_seeds"]) == len(gen["kid_seeds"]) == 2
+    assert saved["rows"] == result["rows"]
+    # every row carries its intervals; the table shows them
+    for r in result["rows"]:
+        lo, hi = r["psnr_ci"]
+        assert lo <= r["psnr"] <= hi and r["ssim_ci"][0] <= r["ssim"] <= r["ssim_ci"][1]
+        assert len(r["gfid_seeds"]) == r["seeds"] == 2 and r["gfid_std"] >= 0 and r["kid_std"] is not None
+        assert r["gfid"] == pytest.approx(np.mean(r["gfid_seeds"]))
+    assert f"{km['psnr']:.3g} [{km['psnr_ci'][0]:.3g}, {km['psnr_ci'][1]:.3g}]" in text
+    assert f"{km['gfid']:.3g} ± {km['gfid_std']:.2g} (2 seeds)" in text
+    # paired decisions between every pair of tokenizers, on the page
+    pairs = {(d["a"], d["b"]) for d in decisions}
+    assert len(pairs) == len(NAMES) * (len(NAMES) - 1) // 2
+    assert {"psnr", "ssim", "rfid", "gfid", "kid"} <= {d["measure"] for d in decisions}
+    for d in decisions:
+        assert d["verdict"] in (d["a"], d["b"], "inconclusive") and d["text"] in text
+    assert "Paired decisions" in text
+    # probe-check: stored, in demo.json, and shown with its sentence
+    pc = json.loads((out / "eval" / "probe_check.json").read_text())
+    assert pc["levels"] == [0.0, 0.6] and pc["tokenizer"] == "vqgan-tiny" and saved["probe_check"] == pc
+    assert {"gfid", "bits_per_token"} <= set(pc["measures"]) and pc["pairs"] == 1
+    from tokkit.demo.verdict import probe_check_sentence
+
+    assert "Probe check" in text and probe_check_sentence(pc) in text
+    assert probe_check_sentence(pc).startswith("This budget ")
+
+
+def test_rerun_skips_every_finished_stage_including_probe_check(demo):
+    from tokkit.demo import run_demo
+
+    out, _, first, _, settings, extra = demo
+    pc = out / "eval" / "probe_check.json"
+    before = pc.stat().st_mtime_ns
+    again = run_demo(out, settings, tokenizers=[extra], device="cpu")
+    assert again["ran"] == [] and again["skipped"] == [s for s in again["stages"] if s != "report"]
+    assert "probe-check vqgan-tiny" in again["skipped"] and pc.stat().st_mtime_ns == before
+    assert again["rows"] == first["rows"] and again["decisions"] == first["decisions"]  # the same seeds, the same page
 
 
 def test_cli_json_reuses_the_finished_run(demo, cli, tmp_path):
@@ -202,23 +254,79 @@ def _row(name, arch, kind, **kw):
     return {**base, **kw}
 
 
-def test_verdict_is_computed_from_the_numbers():
-    from tokkit.demo.verdict import digit_checks, digit_verdict
+def _decision(measure, a, b, diff, lo, hi, n, unit, needed=None):
+    from tokkit.stats import decide, describe
+    from tokkit.stats.intervals import PairedResult
 
+    sd = None if needed is None else 1.0
+    d = decide(measure, a, b, PairedResult(diff, lo, hi, sd, n, 0.95, "t"))
+    d["needed"] = needed if d["verdict"] == "inconclusive" else None
+    return {**d, "unit": unit, "text": describe(d, unit=unit)}
+
+
+def _verdict_case():
     km = _row("kmeans", "kmeans", "discrete", change=0.4, change_random_codes=0.99, cosine=0.8, cosine_centred=0.8,
               latent_snr_db=5.0, gfid=50.0, rfid=300.0, psnr=15.0)  # fmt: skip
     vq = _row("vq", "vqgan", "discrete", change=0.2, change_random_codes=0.3, cosine=0.99, cosine_centred=0.4,
               latent_snr_db=1.0, gfid=80.0, rfid=200.0, psnr=17.0)  # fmt: skip
-    text = digit_verdict([km, vq])
-    assert text.startswith("DiGIT's ordering on this data (k-means vs vq; stability at 15 dB): holds on every claim")
-    # the raw measures, which a collapsed latent can fake, disagree and are named, not decisive
-    assert "; not by token change rate, raw cosine (" in text
-    assert "K-means tokens easier to generate from: holds (gFID 50 k-means vs 80 vq)" in text
-    flipped = digit_verdict([km, {**vq, "gfid": 20.0, "rfid": 400.0}])
-    assert ": holds for stability, not for generation, in part for reconstruction." in flipped
+    decisions = [
+        _decision("gfid", "kmeans", "vq", -30.0, -40.0, -20.0, 3, "seeds"),  # k-means generates better: resolved
+        _decision("rfid", "kmeans", "vq", 100.0, 60.0, 140.0, 10, "images"),  # the VQ reconstructs better: resolved
+        _decision("psnr", "kmeans", "vq", -2.0, -5.0, 1.0, 10, "images", needed=37),  # inconclusive
+    ]
+    return km, vq, decisions
+
+
+def test_verdict_is_decided_by_resolved_paired_decisions():
+    from tokkit.demo.verdict import digit_verdict
+
+    km, vq, decisions = _verdict_case()
+    text = digit_verdict([km, vq], decisions)
+    assert text.startswith(
+        "DiGIT's ordering on this data (k-means vs vq, decided by paired 95% intervals; stability at 15 dB): "
+        "generation holds; reconstruction holds against vq by rFID; not resolved at this budget: reconstruction "
+        "against the rest; stability not decided (point estimates only)."
+    ), text
+    assert "K-means tokens easier to generate from: holds — gFID vs vq: holds, kmeans better by 30" in text
+    assert "The VQ reconstructs better: in part — rFID vs vq: holds, vq better by 100 (95% CI 60..140, 10 im" in text
+    assert "PSNR vs vq: not resolved at this budget (about 37 images would resolve a difference of 2)" in text
+    # stability: point estimates, named as such, deciding nothing
+    assert "Stability: not decided" in text and "point estimates only: " in text
+    assert "centred cosine (higher is more stable) 0.8 k-means vs 0.4 vq" in text
+    # a resolved decision the other way: the claim does not hold
+    flipped = [_decision("gfid", "kmeans", "vq", 30.0, 20.0, 40.0, 3, "seeds"), *decisions[1:]]
+    assert "K-means tokens easier to generate from: does not hold — gFID vs vq: does not hold, vq better by 30" in (
+        digit_verdict([km, vq], flipped)
+    )
+    # inconclusive everywhere: nothing is claimed, each with its power estimate
+    open_ = [_decision("gfid", "kmeans", "vq", -3.0, -9.0, 3.0, 3, "seeds", needed=12), decisions[2]]
+    text = digit_verdict([km, vq], open_)
+    assert ": nothing is resolved at this budget; stability not decided (point estimates only)." in text
+    assert "gFID vs vq: not resolved at this budget (about 12 seeds would resolve a difference of 3)" in text
+    assert "rFID vs vq: not resolved at this budget (no paired decision on this run)" in text
+    assert " holds" not in text.split("Stability:")[0] and "does not hold" not in text
+    # rows without decisions (an older caller): nothing is resolved
+    assert ": nothing is resolved at this budget;" in digit_verdict([km, vq])
+    assert "cannot be checked" in digit_verdict([vq])
+
+
+def test_verdict_wording_follows_the_decisions_not_the_point_estimates():
+    """Issue 21.2: tiny trainings differ slightly across CPUs; with the same decisions the verdict is the same."""
+    from tokkit.demo.verdict import digit_checks, digit_verdict
+
+    km, vq, decisions = _verdict_case()
+    text = digit_verdict([km, vq], decisions)
+    # other point estimates of the decided measures (even reversed), the same decisions: the same text
+    km2 = {**km, "gfid": 81.0, "rfid": 190.0, "psnr": 17.5}
+    vq2 = {**vq, "gfid": 79.0, "rfid": 210.0, "psnr": 16.9}
+    assert digit_verdict([km2, vq2], decisions) == text
+    # other stability point estimates change only the quoted numbers, never a claim
+    km3 = {**km, "cosine_centred": 0.3, "latent_snr_db": 0.5}
+    text3 = digit_verdict([km3, vq], decisions)
+    assert text3.split("Stability:")[0] == text.split("Stability:")[0] and text3 != text
+    # the point-estimate checks are still computed (they feed the stability clause)
     checks = {c.measure: c.holds for c in digit_checks([km, vq])}
     assert checks["centred cosine"] is True and checks["token change rate"] is False
-    assert "cannot be checked" in digit_verdict([vq])
 
 
 def test_one_progress_display_drops_finished_inner_bars():

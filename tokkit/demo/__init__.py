@@ -2,12 +2,13 @@
 
 ``run_demo(out, settings)`` runs the stages in ``stages.py`` (each writes a checkpoint or a JSON
 file that the next reads, so a rerun after a kill skips what is finished) and writes
-``out/index.html`` (``report.py``), whose verdict on DiGIT's ordering is computed by ``verdict.py``.
+``out/index.html`` (``report.py``), whose verdict on DiGIT's ordering is computed by ``verdict.py``
+from the paired decisions between the tokenizers (``load_decisions``).
 """
 
 from __future__ import annotations
 
 from tokkit.demo.settings import DEFAULT, QUICK, DemoSettings
-from tokkit.demo.stages import load_rows, run_demo
+from tokkit.demo.stages import load_decisions, load_rows, run_demo
 
-__all__ = ["DEFAULT", "QUICK", "DemoSettings", "load_rows", "run_demo"]
+__all__ = ["DEFAULT", "QUICK", "DemoSettings", "load_decisions", "load_rows", "run_demo"]

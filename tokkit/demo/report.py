@@ -1,4 +1,5 @@
-"""``out/index.html``: one self-contained page (figures inlined) and ``out/demo.json`` (rows + verdict)."""
+"""``out/index.html``: one self-contained page (figures inlined) and ``out/demo.json`` (rows, paired
+decisions, probe-check, verdict)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ from tokkit.analysis.report import Section, render_html, write_bytes_atomic
 from tokkit.demo import figures, verdict
 from tokkit.demo.rows import stability_curves
 from tokkit.demo.settings import DemoSettings
+from tokkit.demo.stages import PROBE_CHECK, load_arrays, tokenizer_jsons
 
 COLUMNS = [
     ("tokenizer", "tokenizer"),
     ("kind", "kind"),
     ("codebook_size", "K"),
     ("tokens_per_image", "tokens"),
-    ("psnr", "PSNR dB"),
-    ("ssim", "SSIM"),
+    ("psnr", "PSNR dB [95% CI]"),
+    ("ssim", "SSIM [95% CI]"),
     ("rfid", "rFID"),
-    ("gfid", "gFID"),
+    ("gfid", "gFID ± std (seeds)"),
     ("gfid_floor", "floor"),
+    ("kid", "sample KID ± s.e."),
     ("utilization", "usage"),
     ("perplexity", "perplexity"),
     ("change", "change"),
@@ -39,7 +42,7 @@ def load_results(out: str | Path, names: list[str] | None = None) -> list[dict[s
     """Per tokenizer: {"row", "curves", "counts", "images", "stability"} from ``out/eval`` (demo order
     when ``names`` is given, else by name)."""
     out = Path(out)
-    paths = [out / "eval" / f"{n}.json" for n in names] if names else sorted((out / "eval").glob("*.json"))
+    paths = [out / "eval" / f"{n}.json" for n in names] if names else tokenizer_jsons(out)
     results = []
     for p in paths:
         d = json.loads(p.read_text())
@@ -53,11 +56,83 @@ def load_results(out: str | Path, names: list[str] | None = None) -> list[dict[s
     return results
 
 
+def _g(v: float, digits: int = 3) -> str:
+    return f"{v:.{digits}g}"
+
+
 def _cell(row: dict[str, Any], key: str) -> Any:
+    """A table cell: the value, with its interval where the row has one ("18.2 [17.9, 18.5]",
+    "302 ± 4.1 (3 seeds)")."""
     v = row.get(key)
     if key == "gfid" and v is None:
         return "n/a" + (f" ({str(row.get('gfid_reason')).split(':')[0]})" if row.get("gfid_reason") else "")
-    return "-" if v is None else v
+    if v is None:
+        return "-"
+    if key in ("psnr", "ssim"):
+        ci = row.get(f"{key}_ci")
+        return f"{_g(v)} [{_g(ci[0])}, {_g(ci[1])}]" if ci and None not in ci else _g(v)
+    if key == "gfid":
+        n = row.get("seeds") or len(row.get("gfid_seeds") or []) or 1
+        std = row.get("gfid_std")
+        return f"{_g(v)} ± {_g(std, 2)} ({n} seeds)" if std is not None else f"{_g(v)} ({n} seed{'s' if n > 1 else ''})"
+    if key == "kid":
+        std = row.get("kid_std")
+        return f"{_g(v)} ± {_g(std, 2)}" if std is not None else _g(v)
+    return v
+
+
+MEASURE_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "rfid": "rFID", "gfid": "gFID", "kid": "sample KID",
+                 "bits_per_token": "bits per token", "diffusion_loss": "diffusion loss"}  # fmt: skip
+
+
+def compute_decisions(out: str | Path, names: list[str], seed: int = 0) -> list[dict[str, Any]]:
+    """Paired decisions between every pair of tokenizers (``compare_decisions``) from ``out/eval``:
+    per-image PSNR/SSIM/LPIPS and rFID features (NAME_arrays.npz), per-seed gFID/KID (NAME.json)."""
+    from tokkit.metrics.decisions import compare_decisions
+
+    out = Path(out)
+    arrays = {n: load_arrays(out / "eval" / f"{n}_arrays.npz") for n in names}
+    generations = {n: json.loads((out / "eval" / f"{n}.json").read_text())["generation"] for n in names}
+    return compare_decisions(names, arrays, generations, seed=seed)
+
+
+def load_probe_check(out: str | Path) -> dict[str, Any] | None:
+    """``out/eval/probe_check.json``, None when the demo ran none."""
+    path = Path(out) / "eval" / f"{PROBE_CHECK}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _decisions_table(decisions: list[dict[str, Any]]) -> tuple[str, list[str], list[list[Any]]]:
+    rows = [
+        [MEASURE_NAMES.get(d["measure"], d["measure"]), d["a"], d["b"], d["diff"],
+         "-" if None in d["ci95"] else f"[{_g(d['ci95'][0])}, {_g(d['ci95'][1])}]", f"{d['n']} {d['unit']}",
+         d["verdict"], d["text"]]
+        for d in decisions
+    ]  # fmt: skip
+    header = ["measure", "a", "b", "diff a - b", "95% CI", "paired over", "verdict", "in words"]
+    return "", header, rows
+
+
+def _probe_check_tables(pc: dict[str, Any]) -> list[tuple[str, list[str], list[list[Any]]]]:
+    ms = pc.get("measures") or {}
+    names = [MEASURE_NAMES.get(m, m) for m in ms]
+    per_level = []
+    for i, level in enumerate(pc["levels"]):
+        cells: list[Any] = [level]
+        for m in ms.values():
+            mean, std = m["mean"][i], m["std"][i]
+            cells.append(f"{_g(mean)} ± {_g(std, 2)}" if std is not None else _g(mean))
+        per_level.append(cells)
+    summary = [
+        [MEASURE_NAMES.get(k, k), m["spearman"], f"{m['resolved_pairs']} of {m['pairs']}",
+         "-" if m.get("seeds_needed") is None else m["seeds_needed"]]
+        for k, m in ms.items()
+    ]  # fmt: skip
+    return [
+        ("mean ± std over the seeds, per level", ["level", *[f"{n}" for n in names]], per_level),
+        ("does the probe rank the ladder?", ["measure", "Spearman", "pairs resolved in order", "seeds needed"],
+         summary),
+    ]  # fmt: skip
 
 
 def _protocol_text(s: DemoSettings, rows: list[dict[str, Any]]) -> str:
@@ -69,25 +144,57 @@ def _protocol_text(s: DemoSettings, rows: list[dict[str, Any]]) -> str:
         f"and vae-tiny; same K={s.codebook_size} for k-means, vqgan-tiny and msvq-tiny (msvq-tiny adds coarser "
         f"scales; vae-tiny is continuous, 4 channels). Stability: Gaussian pixel noise at {list(s.snr_db)} dB on "
         f"the pre-quantization features (quantized vectors where none are exposed), quoted at {s.mid_snr:g} dB. "
-        f"Generation: the probe ({s.probe_steps} steps) samples {s.samples} token maps, decoded and scored by "
-        f"gFID in the {s.fid_features} feature space; rFID in the same space."
+        f"Generation: the probe ({s.probe_steps} steps) is trained with {s.seeds} seeds ({s.seed}.."
+        f"{s.seed + s.seeds - 1}, each also its sampling seed); each samples {s.samples} token maps, decoded and "
+        f"scored by gFID in the {s.fid_features} feature space; rFID in the same space. Probe check: the same probe "
+        f"on vqgan-tiny with a fraction {list(s.probe_check_levels)} of its tokens randomised, at least 2 seeds. "
+        f"Decisions: every pair of "
+        f"tokenizers is compared on paired data (the same images, the same seeds): PSNR, SSIM and LPIPS by a t "
+        f"interval over the per-image differences, rFID by a paired bootstrap over the images, gFID and KID by a "
+        f"t interval over the per-seed differences; a difference is resolved where the 95% interval excludes 0."
     )
 
 
 def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSettings) -> Path:
     """Write ``index.html`` and ``demo.json`` into ``out``; returns the page's path."""
     out = Path(out)
-    results = load_results(out, [r["tokenizer"] for r in rows])
-    text = verdict.digit_verdict(rows)
+    names = [r["tokenizer"] for r in rows]
+    results = load_results(out, names)
+    decisions = compute_decisions(out, names, settings.seed)
+    pc = load_probe_check(out)
+    text = verdict.digit_verdict(rows, decisions)
     sections = [
         Section("Answer", text=text),
         Section(
             "Comparison",
             text=verdict.table_sentence(rows),
             tables=[("", [h for _, h in COLUMNS], [[_cell(r, k) for k, _ in COLUMNS] for r in rows])],
-            note="Stability columns at the quoted noise level; each beside its baseline (random-code change, "
-            "random-pair cosine). A collapsed encoder scores a high raw cosine but a low centred cosine and SNR.",
+            note="PSNR and SSIM: the mean over the evaluation images with its 95% interval; gFID: the mean over "
+            "the probe seeds ± their standard deviation. Stability columns at the quoted noise level (point "
+            "estimates); each beside its baseline (random-code change, random-pair cosine). A collapsed encoder "
+            "scores a high raw cosine but a low centred cosine and SNR.",
         ),
+        Section(
+            "Paired decisions",
+            text=verdict.decisions_sentence(decisions),
+            tables=[_decisions_table(decisions)],
+            note="Each pair on paired data: PSNR, SSIM, LPIPS and rFID over the same evaluation images (rFID here: "
+            "the reconstructions of all of them against the originals, by a paired bootstrap; the table's rFID is "
+            "the probe's, beside its gFID floor), gFID and sample KID over the same probe seeds. DiGIT's verdict "
+            "reads its claims from these rows only.",
+        ),
+    ]
+    if pc is not None:
+        sections.append(
+            Section(
+                f"Probe check: does this budget separate tokenizers? ({pc.get('tokenizer')} ladder)",
+                text=verdict.probe_check_sentence(pc),
+                tables=_probe_check_tables(pc),
+                note="Level p: a fraction p of each image's tokens replaced by uniform random codes, so a higher "
+                "level is a worse tokenizer by construction; every level runs the same probe with the same seeds.",
+            )
+        )
+    sections += [
         Section(
             "Reconstruction vs generation",
             figures=[(verdict.fid_sentence(rows), figures.fid_figure(rows, settings.fid_features))],
@@ -135,6 +242,9 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
     )
     html = render_html("tokkit demo", f"{len(rows)} tokenizers on {settings.data}, one protocol", sections)
     page = out / "index.html"
-    write_bytes_atomic(out / "demo.json", (json.dumps({"rows": rows, "verdict": text}, indent=2) + "\n").encode())
+    from tokkit.metrics.compare import _strict
+
+    record = {"rows": rows, "verdict": text, "decisions": decisions, "probe_check": pc}
+    write_bytes_atomic(out / "demo.json", (json.dumps(_strict(record), indent=2) + "\n").encode())
     write_bytes_atomic(page, html.encode("utf-8"))
     return page

@@ -1,5 +1,9 @@
 """One comparison row per tokenizer, from its recon, stability and generation results.
 
+Each figure comes with its uncertainty where the demo has one: PSNR and SSIM with the 95% interval
+of the mean over the evaluation images, gFID with its spread over the probe seeds (and each seed's
+value), the samples' KID with its standard error. Stability figures are point estimates.
+
 Stability figures are quoted at the demo's middle noise level (15 dB) and computed on the
 pre-quantization features where the tokenizer exposes them (the k-means tokenizer's encoder
 features, the VQ encoders' z, the VAE's latent mean), else on the quantized vectors. Each comes
@@ -53,9 +57,17 @@ def make_row(
         "codebook_size": tok["codebook_size"],
         "tokens_per_image": gen.get("tokens_per_image"),
         "psnr": rec["psnr"],
+        "psnr_ci": rec.get("psnr_ci"),  # 95% t interval of the mean over the evaluation images
         "ssim": rec["ssim"],
+        "ssim_ci": rec.get("ssim_ci"),
+        "n_images": rec.get("n"),
         "rfid": gen.get("rfid") if gen.get("rfid") is not None else rec["rfid"],
-        "gfid": gen.get("gfid"),
+        "gfid": gen.get("gfid"),  # the mean over the seeds
+        "gfid_std": gen.get("gfid_std"),  # over the seeds (ddof 1; None for one seed)
+        "gfid_seeds": gen.get("gfid_seeds"),
+        "kid": gen.get("kid"),  # KID of the probe samples (all seeds pooled) vs the training split
+        "kid_std": gen.get("kid_std"),
+        "seeds": len(gen["seeds"]) if gen.get("seeds") else None,
         "gfid_floor": gen.get("gfid_floor"),
         "gfid_heldout": gen.get("gfid_heldout"),
         "gfid_reason": gen.get("reason"),

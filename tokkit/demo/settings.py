@@ -37,6 +37,8 @@ class DemoSettings:
     snr_db: tuple[float, ...] = (30.0, 25.0, 20.0, 15.0, 10.0, 5.0, 1.0)
     probe_steps: int = 300
     samples: int = 64  # probe samples decoded for gFID
+    seeds: int = 3  # probes per tokenizer (seeds seed..seed+seeds-1): gFID/KID per seed, paired decisions over seeds
+    probe_check_levels: tuple[float, ...] = (0.0, 0.3, 0.6)  # the probe-check ladder on vqgan-tiny (() skips it)
     fid_features: str = "effnet-lite0"
     show_images: int = 6  # originals / reconstructions / samples shown per tokenizer
     umap_points: int = 1000  # codebook inspection: UMAP sample (fewer than 4 skips the UMAP)
@@ -66,12 +68,15 @@ class DemoSettings:
         d = dataclasses.asdict(self)
         d["snr_db"] = list(self.snr_db)
         d["families"] = list(self.families)
+        d["probe_check_levels"] = list(self.probe_check_levels)
         return d
 
 
 DEFAULT = DemoSettings()
-# --quick: the same study at a third of the budget (fewer steps, images and samples)
-QUICK = dataclasses.replace(DEFAULT, train_steps=100, eval_images=64, probe_steps=120, samples=32, umap_points=500)
+# --quick: the same study at a third of the budget (fewer steps, images, samples and seeds)
+QUICK = dataclasses.replace(
+    DEFAULT, train_steps=100, eval_images=64, probe_steps=120, samples=32, seeds=2, umap_points=500
+)
 
 
 def settings_from_file(path: str | Path, base: DemoSettings = DEFAULT) -> DemoSettings:
@@ -88,7 +93,7 @@ def settings_from_file(path: str | Path, base: DemoSettings = DEFAULT) -> DemoSe
     unknown = sorted(set(data) - names)
     if unknown:
         raise UsageError(f"unknown demo setting '{unknown[0]}'; known: {', '.join(sorted(names))}")
-    for key in ("snr_db", "families"):
+    for key in ("snr_db", "families", "probe_check_levels"):
         if key in data:
             data[key] = tuple(data[key])
     return dataclasses.replace(base, **data)

@@ -1,9 +1,11 @@
 """The demo's stages, each writing a checkpoint or a JSON file that the next stage reads.
 
     fit k-means -> train its pixel decoder -> train vqgan-tiny, vae-tiny, msvq-tiny
-    -> per tokenizer: recon + stability + generation probe with gFID beside its real-data floor
-       (eval/NAME.json, images)
-    -> per tokenizer: codebook inspection (inspect/NAME/) -> index.html + demo.json
+    -> per tokenizer: recon + stability + generation probe (``seeds`` probes) with gFID beside its
+       real-data floor (eval/NAME.json, NAME_images.npz, NAME_arrays.npz: what paired decisions need)
+    -> once: probe-check on vqgan-tiny, the ladder of known order (eval/probe_check.json)
+    -> per tokenizer: codebook inspection (inspect/NAME/)
+    -> report: paired decisions between every pair of tokenizers, index.html + demo.json
 
 A stage is done when its output exists (every output is written atomically), so a rerun after a
 kill skips finished stages; a training killed half-way resumes from its ``checkpoints/last``.
@@ -29,6 +31,9 @@ import torch
 from tokkit.analysis.report import write_bytes_atomic
 from tokkit.demo.settings import DEFAULT, DemoSettings
 from tokkit.errors import UsageError
+
+PROBE_CHECK = "probe_check"  # eval/probe_check.json: not a tokenizer's results
+PROBE_CHECK_TOKENIZER = "vqgan-tiny"  # the tokenizer the probe-check ladder is built from
 
 
 @dataclass
@@ -61,6 +66,13 @@ class Study:
 
     def eval_json(self, name: str) -> Path:
         return self.out / "eval" / f"{name}.json"
+
+    def arrays_npz(self, name: str) -> Path:
+        return self.out / "eval" / f"{name}_arrays.npz"
+
+    @property
+    def probe_check_json(self) -> Path:
+        return self.out / "eval" / f"{PROBE_CHECK}.json"
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -158,10 +170,17 @@ def _generation_stage(tok: Any, study: Study, feats: Any) -> dict[str, Any]:
             device=study.device,
             use_cache=True,
             seed=s.seed,
+            seeds=s.seeds,
         )
     probe = gen["probe"]
     return {
         "gfid": gen["gfid"],
+        "gfid_std": gen.get("gfid_std"),
+        "gfid_seeds": gen.get("gfid_seeds"),
+        "kid": gen.get("kid"),
+        "kid_std": gen.get("kid_std"),
+        "kid_seeds": gen.get("kid_seeds"),
+        "seeds": gen.get("seeds"),
         "gfid_floor": gen["gfid_floor"],
         "gfid_heldout": gen["gfid_heldout"],
         "rfid": gen["rfid"],
@@ -210,8 +229,24 @@ def _code_counts(tok: Any, study: Study) -> list[list[int]]:
     return [c.tolist() for c in counts]
 
 
+def _save_arrays(path: Path, arrays: dict[str, Any]) -> None:
+    """The per-image values (psnr, ssim, lpips) and features (real, recon) that paired decisions
+    resample, float32, atomically (an absent array is left out)."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items() if v is not None})
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """``eval/NAME_arrays.npz`` back as a dict (empty when the file is missing: an older run)."""
+    if not path.is_file():
+        return {}
+    with np.load(io.BytesIO(path.read_bytes())) as z:
+        return {k: z[k] for k in z.files}
+
+
 def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
-    """Recon, stability and generation of one tokenizer -> eval/NAME.json (+ NAME_images.npz)."""
+    """Recon, stability and generation of one tokenizer -> eval/NAME.json (+ NAME_images.npz, NAME_arrays.npz)."""
     from tokkit.data.transforms import to_uint8
     from tokkit.demo.rows import make_row
     from tokkit.device import seed_everything
@@ -223,7 +258,10 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     tok = load_tokenizer(ckpt, study.device)
     common = {"num_images": s.eval_images, "image_size": s.image_size, "batch_size": s.batch_size}
     seed_everything(s.seed)
-    rec = evaluate_recon(tok, s.eval_data, fid_features=feats, device=study.device, allow_no_decoder=True, **common)
+    arrays: dict[str, Any] = {}
+    rec = evaluate_recon(
+        tok, s.eval_data, fid_features=feats, device=study.device, allow_no_decoder=True, arrays_out=arrays, **common
+    )
     stab = evaluate_stability(tok, s.eval_data, snr_db=s.snr_db, seed=s.seed, device=study.device, **common)
     seed_everything(s.seed)
     gen = _generation_stage(tok, study, feats)
@@ -233,6 +271,7 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **images)
     write_bytes_atomic(study.out / "eval" / f"{name}_images.npz", buf.getvalue())
+    _save_arrays(study.arrays_npz(name), arrays)  # before NAME.json, which marks the stage done
     counts = _code_counts(tok, study)
     row = make_row(name, str(ckpt), rec, stab, gen, s.mid_snr)
     gen_result = gen.pop("result")
@@ -241,6 +280,36 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
         study.eval_json(name),
         {"row": row, "recon": rec, "stability": stab, "generation": gen_result, "probe": gen, "counts": counts},
     )
+
+
+def _probe_check(study: Study, ckpt: Path, feats: Any) -> None:
+    """Probe-check once, on the ladder built from one tokenizer (``PROBE_CHECK_TOKENIZER``), with the
+    demo's probe budget, samples, evaluation images, feature network and seeds (at least 2: a rung
+    needs an interval) -> eval/probe_check.json."""
+    from tokkit.device import seed_everything
+    from tokkit.generation import ProbeConfig
+    from tokkit.generation.probe_check import probe_check
+    from tokkit.io.checkpoint import load_tokenizer
+
+    s = study.settings
+    tok = load_tokenizer(ckpt, study.device)
+    seed_everything(s.seed)
+    result = probe_check(
+        tok,
+        s.eval_data,
+        levels=s.probe_check_levels,
+        seeds=max(2, s.seeds),
+        seed=s.seed,
+        device=study.device,
+        num_images=s.eval_images,
+        image_size=s.image_size,
+        batch_size=s.batch_size,
+        probe=ProbeConfig(steps=s.probe_steps),
+        samples=s.samples,
+        fid_features=feats,
+        use_cache=True,
+    )
+    _write_json(study.probe_check_json, {"tokenizer": PROBE_CHECK_TOKENIZER, "checkpoint": str(ckpt), **result})
 
 
 def _inspect(study: Study, name: str, ckpt: Path) -> None:
@@ -294,6 +363,12 @@ def plan(study: Study, feats: Callable[[], Any]) -> list[Stage]:
         stages.append(
             Stage(f"evaluate {name}", study.eval_json(name), lambda n=name, c=ckpt: _evaluate(study, n, c, feats()))
         )
+    if PROBE_CHECK_TOKENIZER in ckpts and study.settings.probe_check_levels:
+        ckpt = ckpts[PROBE_CHECK_TOKENIZER]
+        stages.append(
+            Stage(f"probe-check {PROBE_CHECK_TOKENIZER}", study.probe_check_json,
+                  lambda c=ckpt: _probe_check(study, c, feats()))
+        )  # fmt: skip
     for name, ckpt in ckpts.items():
         report = study.out / "inspect" / name / "report.html"
         stages.append(Stage(f"inspect {name}", report, lambda n=name, c=ckpt: _inspect(study, n, c)))
@@ -309,7 +384,20 @@ def load_rows(out: str | Path) -> list[dict[str, Any]]:
     settings = out / "settings.json"
     if not settings.is_file():
         raise UsageError(f"'{out}' holds no demo run", hint="run tokkit demo --out DIR first")
-    return [json.loads(p.read_text())["row"] for p in sorted((out / "eval").glob("*.json"))]
+    return [json.loads(p.read_text())["row"] for p in tokenizer_jsons(out)]
+
+
+def load_decisions(out: str | Path) -> list[dict[str, Any]]:
+    """The paired decisions of a demo folder's last report (``demo.json``); empty before the first report."""
+    path = Path(out) / "demo.json"
+    if not path.is_file():
+        return []
+    return json.loads(path.read_text()).get("decisions") or []
+
+
+def tokenizer_jsons(out: Path) -> list[Path]:
+    """``out/eval/NAME.json`` of every evaluated tokenizer, by name (not probe_check.json)."""
+    return [p for p in sorted((Path(out) / "eval").glob("*.json")) if p.stem != PROBE_CHECK]
 
 
 def run_demo(
@@ -318,7 +406,8 @@ def run_demo(
     tokenizers: list[str | Path] | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Run (or finish) the demo into ``out``; returns {"rows", "report", "stages", "skipped", "settings"}."""
+    """Run (or finish) the demo into ``out``; returns {"rows", "decisions", "report", "stages", "skipped", "ran",
+    "stage_times", "settings"}."""
     from tokkit.demo.report import write_report
     from tokkit.device import resolve_device
     from tokkit.io.checkpoint import read_checkpoint_config
@@ -327,7 +416,7 @@ def run_demo(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out '{out}' is a file", hint="give a folder")
-    taken = {"kmeans", *settings.families}
+    taken = {"kmeans", PROBE_CHECK, *settings.families}
     extra: dict[str, Path] = {}
     for t in tokenizers or []:
         p = Path(t)
@@ -368,6 +457,7 @@ def run_demo(
         bar.advance(1)
     return {
         "rows": rows,
+        "decisions": load_decisions(out),
         "report": str(report),
         "stages": [s.name for s in stages] + ["report"],
         "skipped": skipped,

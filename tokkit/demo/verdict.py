@@ -1,7 +1,9 @@
 """Sentences computed from a demo's rows: DiGIT's verdict and one line under each figure.
 
 Nothing here is written in advance: every statement is a comparison of this run's numbers, so the
-page says what this run shows (and a different run can say the opposite).
+page says what this run shows (and a different run can say the opposite). The verdict states a claim
+as holding or failing only where a paired decision resolves it (``digit_verdict``); the sentences
+under the figures describe point estimates and say so.
 
 DiGIT's ordering (Zhu et al. 2024): discriminative tokens (k-means over a frozen SSL encoder) are
 more stable and easier to generate from than a VQ's, while the VQ reconstructs better.
@@ -87,56 +89,153 @@ def digit_checks(rows: list[dict[str, Any]]) -> list[Check]:
     ]
 
 
-def claim_status(checks: list[Check]) -> str | None:
-    """ "holds" / "does not hold" / "in part" from the decisive (robust) measures; None when unmeasured."""
-    decisive = [c for c in checks if c.measured and c.robust] or [c for c in checks if c.measured]
-    if not decisive:
-        return None
-    states = {c.holds for c in decisive}
-    return "holds" if states == {True} else ("does not hold" if states == {False} else "in part")
+# the claims decided by paired decisions: (claim, decision measure = row key, label, k-means should win)
+DECIDED: list[tuple[str, str, str, bool]] = [
+    ("generation", "gfid", "gFID", True),
+    ("reconstruction", "rfid", "rFID", False),
+    ("reconstruction", "psnr", "PSNR", False),
+]
+WORDING = {
+    "stability": "k-means tokens more stable",
+    "generation": "k-means tokens easier to generate from",
+    "reconstruction": "the VQ reconstructs better",
+}
+NOT_RESOLVED = "not resolved at this budget"
 
 
-def digit_verdict(rows: list[dict[str, Any]]) -> str:
-    """Whether DiGIT's ordering holds on this run, claim by claim, naming the measures that agree and
-    those that do not. Stability is decided by the measures a collapsed latent cannot fake (change rate
-    over its random-code baseline, centred cosine, latent SNR); the raw ones are named beside them."""
-    checks = digit_checks(rows)
+@dataclass
+class Outcome:
+    """One paired decision of one claim against one VQ row, read as DiGIT's claim."""
+
+    claim: str
+    label: str  # gFID, rFID, PSNR
+    vq: str
+    state: str  # "holds" | "does not hold" | NOT_RESOLVED | "not measured"
+    detail: str  # the decision in words (resolved), the power estimate (not resolved)
+
+    def text(self) -> str:
+        if self.state in (NOT_RESOLVED, "not measured"):
+            return f"{self.label} vs {self.vq}: {self.state} ({self.detail})"
+        return f"{self.label} vs {self.vq}: {self.state}, {self.detail}"
+
+
+def find_decision(decisions: list[dict[str, Any]], measure: str, x: str, y: str) -> dict[str, Any] | None:
+    """The decision on ``measure`` between ``x`` and ``y`` (either order), None when there is none."""
+    return next((d for d in decisions if d["measure"] == measure and {d["a"], d["b"]} == {x, y}), None)
+
+
+def _unresolved(d: dict[str, Any]) -> str:
+    """Why an inconclusive decision is open, with the power estimate where there is one."""
+    unit, n, (lo, hi), needed = d.get("unit") or "seeds", d["n"], d["ci95"], d.get("needed")
+    if d["diff"] == 0 and lo == 0 and hi == 0:
+        return f"identical over {n} {unit}"
+    if needed is not None:
+        return f"about {needed} {unit} would resolve a difference of {_f(abs(d['diff']))}"
+    if lo is None or hi is None:
+        return f"no interval from {n} {unit[:-1] if n == 1 else unit}"
+    return f"95% CI {_f(lo)}..{_f(hi)} over {n} {unit}, paired"
+
+
+def _outcome(claim: str, measure: str, label: str, km_wins: bool, km: dict, vq: dict, decisions: list) -> Outcome:
+    from tokkit.stats import describe
+
+    d = find_decision(decisions, measure, km["tokenizer"], vq["tokenizer"])
+    if d is None:
+        if km.get(measure) is None or vq.get(measure) is None:
+            return Outcome(claim, label, vq["tokenizer"], "not measured", "no value on one side")
+        return Outcome(claim, label, vq["tokenizer"], NOT_RESOLVED, "no paired decision on this run")
+    if d["verdict"] in (km["tokenizer"], vq["tokenizer"]):
+        km_better = d["verdict"] == km["tokenizer"]
+        text = d.get("text") or describe(d, unit=d.get("unit") or "seeds")
+        return Outcome(claim, label, vq["tokenizer"], "holds" if km_better == km_wins else "does not hold", text)
+    return Outcome(claim, label, vq["tokenizer"], NOT_RESOLVED, _unresolved(d))
+
+
+def digit_outcomes(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | None = None) -> list[Outcome]:
+    """Every decided measure of DiGIT's generation and reconstruction claims against every VQ row."""
+    km, vqs = split_rows(rows)
+    if km is None or not vqs:
+        return []
+    return [
+        _outcome(claim, measure, label, km_wins, km, vq, decisions or [])
+        for claim, measure, label, km_wins in DECIDED
+        for vq in vqs
+    ]
+
+
+def claim_state(outcomes: list[Outcome]) -> str:
+    """ "holds" / "does not hold" / NOT_RESOLVED / "in part" / "not measured" from a claim's outcomes."""
+    states = {o.state for o in outcomes} - {"not measured"}
+    if not states:
+        return "not measured"
+    return next(iter(states)) if len(states) == 1 else "in part"
+
+
+def _resolved_summary(claim: str, outcomes: list[Outcome]) -> str:
+    """What a claim in part states: only its resolved outcomes, grouped by state."""
+    bits = []
+    for state in ("holds", "does not hold"):
+        have = [f"{o.vq} by {o.label}" for o in outcomes if o.state == state]
+        if have:
+            bits.append(f"{state} against {', '.join(have)}")
+    return f"{claim} " + ", ".join(bits)
+
+
+def _stability_clause(rows: list[dict[str, Any]]) -> str:
+    checks = [c for c in digit_checks(rows) if c.claim == "stability" and c.measured]
     if not checks:
+        return "Stability: not measured"
+    nums = "; ".join(f"{c.measure} ({c.better} is more stable) {c.numbers()}" for c in checks)
+    return (
+        "Stability: not decided (no per-image stability values are kept, so there is no paired interval) "
+        f"— point estimates only: {nums}"
+    )
+
+
+def digit_verdict(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | None = None) -> str:
+    """Whether DiGIT's ordering holds on this run, claim by claim, decided by paired decisions
+    (``tokkit.metrics.decisions.compare_decisions``): generation by gFID (paired over seeds),
+    reconstruction by rFID (paired bootstrap over images) and PSNR (paired t over images). A claim
+    holds or does not hold against a VQ row only where the decision is resolved (its 95% interval
+    excludes 0); otherwise it is "not resolved at this budget", with the number of seeds or images
+    that would resolve the observed difference. Stability has no paired interval yet: its point
+    estimates are quoted and decide nothing. Without ``decisions`` nothing is resolved.
+
+    The wording (what holds, what does not, what is open) depends only on the decisions' verdicts,
+    not on the point estimates, so runs whose numbers differ slightly but resolve alike say the same."""
+    outcomes = digit_outcomes(rows, decisions)
+    if not outcomes:
         return "DiGIT's ordering cannot be checked: this run needs a k-means tokenizer and at least one VQ tokenizer."
     km, vqs = split_rows(rows)
     snr = km.get("snr_quoted_db")
-    wording = {
-        "stability": "k-means tokens more stable",
-        "generation": "k-means tokens easier to generate from",
-        "reconstruction": "the VQ reconstructs better",
-    }
-    parts, by_state = [], {"holds": [], "does not hold": [], "in part": []}
-    for claim in ("stability", "generation", "reconstruction"):
-        cs = [c for c in checks if c.claim == claim and c.measured]
-        state = claim_status(cs)
-        if state is None:
-            parts.append(f"{wording[claim]}: not measured")
-            continue
-        by_state[state].append(claim)
-        detail = "; ".join(f"{c.measure} {c.numbers()}" for c in cs)
-        yes = [c.measure for c in cs if c.holds is True]
-        no = [c.measure for c in cs if c.holds is False]
-        if yes and no:
-            state += f" by {', '.join(yes)}; not by {', '.join(no)}"
-        parts.append(f"{wording[claim]}: {state} ({detail})")
+    parts, resolved, open_, unmeasured = [], [], [], []
+    for claim in ("generation", "reconstruction"):
+        os_ = [o for o in outcomes if o.claim == claim]
+        state = claim_state(os_)
+        if state in ("holds", "does not hold"):
+            resolved.append(f"{claim} {state}")
+        elif state == "in part":
+            resolved.append(_resolved_summary(claim, os_))
+            if any(o.state == NOT_RESOLVED for o in os_):
+                open_.append(f"{claim} against the rest")
+        elif state == NOT_RESOLVED:
+            open_.append(claim)
+        else:
+            unmeasured.append(claim)
+        shown = [o for o in os_ if o.state != "not measured"] or os_
+        head = WORDING[claim][0].upper() + WORDING[claim][1:]
+        parts.append(f"{head}: {state} — " + "; ".join(o.text() for o in shown))
+    summary = "; ".join(resolved) if resolved else "nothing is resolved at this budget"
+    if resolved and open_:
+        summary += f"; {NOT_RESOLVED}: {', '.join(open_)}"
+    if unmeasured:
+        summary += f"; not measured: {', '.join(unmeasured)}"
+    summary += "; stability not decided (point estimates only)"
     vq_names = ", ".join(r["tokenizer"] for r in vqs)
-    if not by_state["does not hold"] and not by_state["in part"]:
-        summary = "holds on every claim"
-    elif not by_state["holds"] and not by_state["in part"]:
-        summary = "does not hold on any claim"
-    else:
-        words = (("holds", "holds for"), ("does not hold", "not for"), ("in part", "in part for"))
-        bits = [f"{w} {', '.join(by_state[k])}" for k, w in words if by_state[k]]
-        summary = ", ".join(bits)
+    snr_text = f"; stability at {snr:g} dB" if snr is not None else ""
     return (
-        f"DiGIT's ordering on this data (k-means vs {vq_names}; stability at {snr:g} dB): {summary}. "
-        + ". ".join(p[0].upper() + p[1:] for p in parts)
-        + "."
+        f"DiGIT's ordering on this data (k-means vs {vq_names}, decided by paired 95% intervals{snr_text}): "
+        f"{summary}. " + ". ".join([*parts, _stability_clause(rows)]) + "."
     )
 
 
@@ -223,3 +322,48 @@ def images_sentence(row: dict[str, Any]) -> str:
     elif row.get("gfid_reason"):
         text += f"; no probe samples ({str(row['gfid_reason']).split(':')[0]})"
     return text + "."
+
+
+def decisions_sentence(decisions: list[dict[str, Any]]) -> str:
+    """How many of the paired decisions are resolved, and the largest number of seeds/images an open one needs."""
+    if not decisions:
+        return "No paired decisions on this run (every pair needs the same images or the same seeds on both sides)."
+    resolved = [d for d in decisions if d["verdict"] != "inconclusive"]
+    text = (
+        f"{len(resolved)} of {len(decisions)} paired differences are resolved at this budget (95% interval "
+        "excluding 0); the others are inconclusive, not ties"
+    )
+    if len(resolved) < len(decisions):
+        text += " (each open row says about how many seeds or images would resolve it)"
+    return text + "."
+
+
+def _pc_measure(label: str, m: dict[str, Any]) -> str:
+    rho = "n/a" if m.get("spearman") is None else f"{m['spearman']:.2g}"
+    text = f"{label} resolves {m['resolved_pairs']} of {m['pairs']} pairs of levels in order (Spearman {rho})"
+    if m["resolved_pairs"] < m["pairs"] and m.get("seeds_needed") is not None:
+        text += f", about {m['seeds_needed']} seeds would resolve the rest"
+    return text
+
+
+def probe_check_sentence(pc: dict[str, Any]) -> str:
+    """Whether this probe budget separates the probe-check ladder, by gFID and by the likelihood measures."""
+    labels = {"gfid": "gFID", "bits_per_token": "bits per token", "diffusion_loss": "the diffusion loss"}
+    ms = pc.get("measures") or {}
+    if not ms:
+        return "The probe-check ladder has no per-seed measure on this run: it cannot say whether the budget separates."
+    full = [labels.get(k, k) for k, m in ms.items() if m["pairs"] and m["resolved_pairs"] == m["pairs"]]
+    some = [labels.get(k, k) for k, m in ms.items() if m["resolved_pairs"]]
+    g = ms.get("gfid")
+    if g is not None and g["resolved_pairs"] == g["pairs"]:
+        head = "This budget separates the ladder by gFID"
+    elif full:
+        head = f"This budget separates the ladder by {', '.join(full)} but not by gFID"
+    elif some:
+        head = "This budget separates the ladder only in part"
+    else:
+        head = "This budget does not separate the ladder: the probe cannot tell the tokenizer from its corrupted copies"
+    seeds = len((pc.get("protocol") or {}).get("seeds") or []) or None
+    levels = ", ".join(f"{x:g}" for x in pc["levels"])
+    detail = "; ".join(_pc_measure(labels.get(k, k), m) for k, m in ms.items())
+    return f"{head} (levels {levels} of {pc.get('tokenizer')}, {seeds} seeds: {detail})."
