@@ -18,7 +18,6 @@ PENDING = {
     "tokkit/analysis/store_report.py inspect_features",
     "tokkit/analysis/store_report.py inspect_tokens",
     "tokkit/clustering/fit.py _fit",
-    "tokkit/encoders/extract.py extract_features",
     "tokkit/train/loop.py train",
 }
 
