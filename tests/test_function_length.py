@@ -17,7 +17,6 @@ PENDING = {
     "tokkit/analysis/codebook_report.py _codebook_sections",
     "tokkit/analysis/store_report.py inspect_features",
     "tokkit/analysis/store_report.py inspect_tokens",
-    "tokkit/clustering/fit.py _fit",
     "tokkit/train/loop.py train",
 }
 
