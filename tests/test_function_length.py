@@ -15,8 +15,6 @@ MAX_LINES = 80
 PENDING = {
     "tokkit/analysis/codebook_report.py inspect_codebook",
     "tokkit/analysis/codebook_report.py _codebook_sections",
-    "tokkit/analysis/store_report.py inspect_features",
-    "tokkit/analysis/store_report.py inspect_tokens",
     "tokkit/train/loop.py train",
 }
 
