@@ -10,18 +10,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
-# Not yet split into named steps (issue 16, to do next): "path name". This list only shrinks; an entry that is
-# no longer over the limit fails too, so it is removed when its function is split.
-PENDING = {
-    "tokkit/analysis/codebook_report.py inspect_codebook",
-    "tokkit/analysis/codebook_report.py _codebook_sections",
-    "tokkit/analysis/store_report.py inspect_features",
-    "tokkit/analysis/store_report.py inspect_tokens",
-    "tokkit/clustering/fit.py _fit",
-    "tokkit/clustering/kmeans.py kmeans",
-    "tokkit/encoders/extract.py extract_features",
-    "tokkit/train/loop.py train",
-}
 
 
 def long_functions(root: Path = ROOT / "tokkit", limit: int = MAX_LINES) -> list[str]:
@@ -36,19 +24,9 @@ def long_functions(root: Path = ROOT / "tokkit", limit: int = MAX_LINES) -> list
     return found
 
 
-def _key(row: str) -> str:
-    path, rest = row.split(":", 1)
-    return f"{path} {rest.split()[1]}"
-
-
 def test_no_function_over_80_lines():
-    found = [row for row in long_functions() if _key(row) not in PENDING]
+    found = long_functions()
     assert not found, f"functions over {MAX_LINES} lines:\n  " + "\n  ".join(found)
-
-
-def test_pending_list_is_current():
-    still_long = {_key(row) for row in long_functions()}
-    assert not PENDING - still_long, f"split, remove from PENDING: {sorted(PENDING - still_long)}"
 
 
 def test_measures_a_long_function(tmp_path):

@@ -260,6 +260,211 @@ def _token_maps(
     return plots.image_grid_plot(rows, titles, title)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """The settings one ``inspect_codebook`` call hands to its steps."""
+
+    tok: Any
+    checkpoint: str | Path
+    data: str | None
+    size: int
+    batch_size: int
+    limit: int | None
+    dev: torch.device
+    seed: int
+    umap_sample: int
+    samples: int
+    out_dir: Path | None
+
+    def encode(self) -> tuple[_Encoded, Any]:
+        return _encode_data(self.tok, self.data, self.size, self.batch_size, self.limit, self.dev, self.seed)
+
+
+def _base_summary(run: _Run) -> dict[str, Any]:
+    """The keys every report has; ``token_grid`` with data (a clear UsageError when the size does not fit)."""
+    tok, data, size = run.tok, run.data, run.size
+    summary: dict[str, Any] = {
+        "checkpoint": str(run.checkpoint),
+        "architecture": tok.architecture,
+        "kind": tok.kind,
+        "data": data,
+        "image_size": size if data else None,
+        "num_images": None,
+        "token_grid": None,
+        "seed": run.seed,
+    }
+    if data is not None:
+        shape = tok.token_shape(size)  # a clear UsageError when the size does not fit the tokenizer
+        grid = [list(map(int, s)) for s in shape] if tok.kind == "multiscale" else list(map(int, shape))
+        summary["token_grid"] = grid
+    return summary
+
+
+def _inspect_latents(run: _Run, summary: dict[str, Any]) -> dict[str, tuple[str, bytes]]:
+    """Continuous tokenizer: latent statistics into ``summary``; the figures when writing a report."""
+    if run.data is None:
+        raise UsageError(
+            f"'{run.checkpoint}' is a continuous tokenizer: it has no codebook to inspect",
+            hint="pass --data to get statistics of its latents instead",
+        )
+    enc, source = run.encode()
+    lat = enc.latent
+    summary.update(
+        codebook_size=None,
+        dim=lat["channels"],
+        norm=summary_stats(lat["_norms"]),
+        nearest_neighbor=None,
+        near_duplicates=None,
+        usage=None,
+        num_images=enc.num_images,
+        note="continuous tokenizer: no codebook; latent statistics reported instead",
+        latent={k: v for k, v in lat.items() if not k.startswith("_")},
+    )
+    return _latent_figures(run, enc, source) if run.out_dir is not None else {}
+
+
+def _latent_figures(run: _Run, enc: _Encoded, source: Any) -> dict[str, tuple[str, bytes]]:
+    lat, seed = enc.latent, run.seed
+    figures: dict[str, tuple[str, bytes]] = {}
+    figures["latents"] = (
+        "Per-channel mean and spread of the latents, and the distribution of all latent values beside "
+        "a standard normal (a KL-regularised VAE should sit close to it).",
+        plots.channel_plot(
+            np.asarray(lat["per_channel"]["mean"]), np.asarray(lat["per_channel"]["std"]), lat["_values"]
+        ),
+    )
+    vec = lat["_vectors"]
+    pick = sample_rows(len(vec), run.umap_sample, seed)
+    emb = umap_embed(vec[pick], seed=seed)
+    if emb is not None:
+        figures["umap"] = (
+            f"UMAP of {len(pick)} latent vectors sampled with seed {seed}, coloured by vector norm.",
+            plots.embedding_plot(
+                emb,
+                np.linalg.norm(vec[pick], axis=1),
+                "L2 norm",
+                f"UMAP of {len(pick)} latent vectors (seed {seed})",
+            ),
+        )
+    figures["tokens"] = (
+        "Sample images, their latent maps (first three channels as RGB) and reconstructions.",
+        _token_maps(run.tok, enc, source, run.size, np.zeros((1, 3)), run.samples, run.dev, seed),
+    )
+    return figures
+
+
+def _inspect_codes(run: _Run, summary: dict[str, Any], dup_tol: float) -> dict[str, tuple[str, bytes]]:
+    """Discrete or multi-scale tokenizer: codebook statistics (and usage, with data) into ``summary``;
+    the figures when writing a report."""
+    codebook = run.tok.codebook.detach().float().cpu()
+    stats = codebook_stats(codebook, dup_tol=dup_tol)
+    summary.update({k: v for k, v in stats.items() if not k.startswith("_")})
+    summary["usage"] = None
+    enc = source = counts = None
+    if run.data is not None:
+        enc, source = run.encode()
+        counts = np.sum(enc.counts, axis=0)
+        summary["usage"] = _usage(enc, counts, run.tok.kind)
+        summary["num_images"] = enc.num_images
+    if run.out_dir is None:
+        return {}
+    figures = _codebook_figures(run, codebook, stats, counts)
+    if counts is not None:
+        figures.update(_usage_figures(run, enc, source, counts, codebook))
+    return figures
+
+
+def _usage(enc: _Encoded, counts: np.ndarray, kind: str) -> dict[str, Any]:
+    usage = usage_details(counts)
+    if kind == "multiscale":
+        usage["per_scale"] = [
+            {"scale": s + 1, "grid": list(enc.maps[s].shape[1:]), **usage_details(c, top=3)}
+            for s, c in enumerate(enc.counts)
+        ]
+    return usage
+
+
+def _codebook_figures(
+    run: _Run, codebook: torch.Tensor, stats: dict[str, Any], counts: np.ndarray | None
+) -> dict[str, tuple[str, bytes]]:
+    """Norm / nearest-neighbour histograms and the UMAP of the code vectors (coloured by usage with data)."""
+    seed = run.seed
+    figures: dict[str, tuple[str, bytes]] = {}
+    figures["codebook"] = (
+        "Distribution of code vector norms and of each code's distance to its nearest other code "
+        "(a spike near 0 means near-duplicate codes).",
+        plots.histogram_plot(
+            [
+                (stats["_norms"], "L2 norm", "Code vector norms"),
+                (stats["_nn_distance"], "L2 distance", "Nearest-neighbour distance between codes"),
+            ]
+        ),
+    )
+    k = codebook.shape[0]
+    pick = sample_rows(k, run.umap_sample, seed)
+    emb = umap_embed(codebook[pick].numpy(), seed=seed)
+    if emb is not None:
+        if counts is not None:
+            values, label, dead = np.log10(counts[pick] + 1.0), "log10(uses + 1)", counts[pick] == 0
+            what = "coloured by how often each code is used; grey crosses are dead codes"
+        else:
+            values, label, dead = stats["_norms"][pick], "L2 norm", None
+            what = "coloured by code norm (pass --data to colour by usage)"
+        sampled = f"{len(pick)} of {k} codes sampled with seed {seed}" if len(pick) < k else f"all {k} codes"
+        figures["umap"] = (
+            f"UMAP of the code vectors ({sampled}), {what}.",
+            plots.embedding_plot(emb, values, label, f"UMAP of code vectors ({sampled})", dead),
+        )
+    return figures
+
+
+def _usage_figures(
+    run: _Run, enc: _Encoded, source: Any, counts: np.ndarray, codebook: torch.Tensor
+) -> dict[str, tuple[str, bytes]]:
+    """Sorted usage, the gallery of the most used codes, and token maps of sample images."""
+    kind = run.tok.kind
+    per_scale = enc.counts if kind == "multiscale" else None
+    figures: dict[str, tuple[str, bytes]] = {}
+    figures["usage"] = (
+        "Codes sorted by how often they are used, as a fraction of all tokens on a log axis; the "
+        "dashed line is perfectly uniform use. A steep drop means a few codes do most of the work.",
+        plots.usage_plot(counts, per_scale, f"Codebook usage over {enc.num_images} images"),
+    )
+    figures["gallery"] = (
+        "Each row: image patches (one per image) encoded to one of the most used codes. Coherent "
+        "rows mean the code stands for a recognisable visual pattern.",
+        _gallery(enc, counts, source, run.size, 12, 8, run.seed)[0],
+    )
+    colors = pca_colors(codebook)
+    figures["tokens"] = (
+        "Sample images beside their token maps"
+        + (" at every scale (coarse to fine)" if kind == "multiscale" else "")
+        + "; each code is coloured by its vector (top 3 principal components as RGB), so regions "
+        "with similar colours use similar codes.",
+        _token_maps(run.tok, enc, source, run.size, colors, run.samples, run.dev, run.seed),
+    )
+    return figures
+
+
+def _write_codebook_report(run: _Run, summary: dict[str, Any], figures: dict[str, tuple[str, bytes]]) -> dict[str, str]:
+    """The PNGs and report.html in ``run.out_dir``; name -> path of each."""
+    out_dir, data = run.out_dir, run.data
+    files: dict[str, str] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, (_, png) in figures.items():
+        write_bytes_atomic(out_dir / f"{name}.png", png)
+        files[name] = str(out_dir / f"{name}.png")
+    page = render_html(
+        f"Codebook report: {Path(run.checkpoint).name}",
+        f"{run.tok.architecture} ({run.tok.kind}) from {run.checkpoint}"
+        + (f"; data {data}, {summary['num_images']} images at {run.size}px" if data else "; no data given"),
+        _codebook_sections(summary, figures),
+    )
+    write_bytes_atomic(out_dir / "report.html", page.encode("utf-8"))
+    files["report"] = str(out_dir / "report.html")
+    return files
+
+
 def inspect_codebook(
     checkpoint: str | Path,
     data: str | None = None,
@@ -289,143 +494,13 @@ def inspect_codebook(
     tok = load_tokenizer(checkpoint, device=dev)
     tok.eval()
     size = _image_size(tok, image_size)
-    kind = tok.kind
-    summary: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
-        "architecture": tok.architecture,
-        "kind": kind,
-        "data": data,
-        "image_size": size if data else None,
-        "num_images": None,
-        "token_grid": None,
-        "seed": seed,
-    }
-    if data is not None:
-        shape = tok.token_shape(size)  # a clear UsageError when the size does not fit the tokenizer
-        summary["token_grid"] = [list(map(int, s)) for s in shape] if kind == "multiscale" else list(map(int, shape))
-    figures: dict[str, tuple[str, bytes]] = {}
-
-    if kind == "continuous" or tok.codebook is None:
-        if data is None:
-            raise UsageError(
-                f"'{checkpoint}' is a continuous tokenizer: it has no codebook to inspect",
-                hint="pass --data to get statistics of its latents instead",
-            )
-        enc, source = _encode_data(tok, data, size, batch_size, limit, dev, seed)
-        lat = enc.latent
-        summary.update(
-            codebook_size=None,
-            dim=lat["channels"],
-            norm=summary_stats(lat["_norms"]),
-            nearest_neighbor=None,
-            near_duplicates=None,
-            usage=None,
-            num_images=enc.num_images,
-            note="continuous tokenizer: no codebook; latent statistics reported instead",
-            latent={k: v for k, v in lat.items() if not k.startswith("_")},
-        )
-        if out_dir is not None:
-            figures["latents"] = (
-                "Per-channel mean and spread of the latents, and the distribution of all latent values beside "
-                "a standard normal (a KL-regularised VAE should sit close to it).",
-                plots.channel_plot(
-                    np.asarray(lat["per_channel"]["mean"]), np.asarray(lat["per_channel"]["std"]), lat["_values"]
-                ),
-            )
-            vec = lat["_vectors"]
-            pick = sample_rows(len(vec), umap_sample, seed)
-            emb = umap_embed(vec[pick], seed=seed)
-            if emb is not None:
-                figures["umap"] = (
-                    f"UMAP of {len(pick)} latent vectors sampled with seed {seed}, coloured by vector norm.",
-                    plots.embedding_plot(
-                        emb,
-                        np.linalg.norm(vec[pick], axis=1),
-                        "L2 norm",
-                        f"UMAP of {len(pick)} latent vectors (seed {seed})",
-                    ),
-                )
-            figures["tokens"] = (
-                "Sample images, their latent maps (first three channels as RGB) and reconstructions.",
-                _token_maps(tok, enc, source, size, np.zeros((1, 3)), samples, dev, seed),
-            )
+    run = _Run(tok, checkpoint, data, size, batch_size, limit, dev, seed, umap_sample, samples, out_dir)
+    summary = _base_summary(run)
+    if tok.kind == "continuous" or tok.codebook is None:
+        figures = _inspect_latents(run, summary)
     else:
-        codebook = tok.codebook.detach().float().cpu()
-        stats = codebook_stats(codebook, dup_tol=dup_tol)
-        summary.update({k: v for k, v in stats.items() if not k.startswith("_")})
-        summary["usage"] = None
-        counts = None
-        if data is not None:
-            enc, source = _encode_data(tok, data, size, batch_size, limit, dev, seed)
-            counts = np.sum(enc.counts, axis=0)
-            usage = usage_details(counts)
-            if kind == "multiscale":
-                usage["per_scale"] = [
-                    {"scale": s + 1, "grid": list(enc.maps[s].shape[1:]), **usage_details(c, top=3)}
-                    for s, c in enumerate(enc.counts)
-                ]
-            summary["usage"] = usage
-            summary["num_images"] = enc.num_images
-        if out_dir is not None:
-            figures["codebook"] = (
-                "Distribution of code vector norms and of each code's distance to its nearest other code "
-                "(a spike near 0 means near-duplicate codes).",
-                plots.histogram_plot(
-                    [
-                        (stats["_norms"], "L2 norm", "Code vector norms"),
-                        (stats["_nn_distance"], "L2 distance", "Nearest-neighbour distance between codes"),
-                    ]
-                ),
-            )
-            k = codebook.shape[0]
-            pick = sample_rows(k, umap_sample, seed)
-            emb = umap_embed(codebook[pick].numpy(), seed=seed)
-            if emb is not None:
-                if counts is not None:
-                    values, label, dead = np.log10(counts[pick] + 1.0), "log10(uses + 1)", counts[pick] == 0
-                    what = "coloured by how often each code is used; grey crosses are dead codes"
-                else:
-                    values, label, dead = stats["_norms"][pick], "L2 norm", None
-                    what = "coloured by code norm (pass --data to colour by usage)"
-                sampled = f"{len(pick)} of {k} codes sampled with seed {seed}" if len(pick) < k else f"all {k} codes"
-                figures["umap"] = (
-                    f"UMAP of the code vectors ({sampled}), {what}.",
-                    plots.embedding_plot(emb, values, label, f"UMAP of code vectors ({sampled})", dead),
-                )
-            if counts is not None:
-                per_scale = enc.counts if kind == "multiscale" else None
-                figures["usage"] = (
-                    "Codes sorted by how often they are used, as a fraction of all tokens on a log axis; the "
-                    "dashed line is perfectly uniform use. A steep drop means a few codes do most of the work.",
-                    plots.usage_plot(counts, per_scale, f"Codebook usage over {enc.num_images} images"),
-                )
-                figures["gallery"] = (
-                    "Each row: image patches (one per image) encoded to one of the most used codes. Coherent "
-                    "rows mean the code stands for a recognisable visual pattern.",
-                    _gallery(enc, counts, source, size, 12, 8, seed)[0],
-                )
-                colors = pca_colors(codebook)
-                figures["tokens"] = (
-                    "Sample images beside their token maps"
-                    + (" at every scale (coarse to fine)" if kind == "multiscale" else "")
-                    + "; each code is coloured by its vector (top 3 principal components as RGB), so regions "
-                    "with similar colours use similar codes.",
-                    _token_maps(tok, enc, source, size, colors, samples, dev, seed),
-                )
-    files: dict[str, str] = {}
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, (_, png) in figures.items():
-            write_bytes_atomic(out_dir / f"{name}.png", png)
-            files[name] = str(out_dir / f"{name}.png")
-        page = render_html(
-            f"Codebook report: {Path(checkpoint).name}",
-            f"{tok.architecture} ({kind}) from {checkpoint}"
-            + (f"; data {data}, {summary['num_images']} images at {size}px" if data else "; no data given"),
-            _codebook_sections(summary, figures),
-        )
-        write_bytes_atomic(out_dir / "report.html", page.encode("utf-8"))
-        files["report"] = str(out_dir / "report.html")
+        figures = _inspect_codes(run, summary, dup_tol)
+    files = _write_codebook_report(run, summary, figures) if out_dir is not None else {}
     return InspectResult(summary, files)
 
 
@@ -433,9 +508,8 @@ def _stat_rows(d: dict[str, Any] | None) -> list[list[Any]]:
     return [[k, v] for k, v in (d or {}).items() if not isinstance(v, (dict, list))]
 
 
-def _codebook_sections(s: dict[str, Any], figures: dict[str, tuple[str, bytes]]) -> list[Section]:
-    order = ["usage", "umap", "gallery", "tokens", "codebook", "latents"]
-    overview = Section(
+def _overview_section(s: dict[str, Any]) -> Section:
+    return Section(
         "Overview",
         tables=[
             (
@@ -454,79 +528,76 @@ def _codebook_sections(s: dict[str, Any], figures: dict[str, tuple[str, bytes]])
         ],
         note=s.get("note", ""),
     )
-    sections = [overview]
-    if s["kind"] == "continuous" or s["codebook_size"] is None:
-        lat = s["latent"]
-        per = lat["per_channel"]
-        sections.append(
-            Section(
-                "Latent statistics",
-                tables=[
-                    ("all values", ["statistic", "value"], _stat_rows(lat)),
-                    ("latent vector L2 norm", ["statistic", "value"], _stat_rows(s["norm"])),
-                    (
-                        "per channel",
-                        ["channel", "mean", "std", "min", "max"],
-                        [
-                            [c, per["mean"][c], per["std"][c], per["min"][c], per["max"][c]]
-                            for c in range(len(per["mean"]))
-                        ],
-                    ),
-                ],
+
+
+def _latent_section(s: dict[str, Any]) -> Section:
+    lat = s["latent"]
+    per = lat["per_channel"]
+    return Section(
+        "Latent statistics",
+        tables=[
+            ("all values", ["statistic", "value"], _stat_rows(lat)),
+            ("latent vector L2 norm", ["statistic", "value"], _stat_rows(s["norm"])),
+            (
+                "per channel",
+                ["channel", "mean", "std", "min", "max"],
+                [[c, per["mean"][c], per["std"][c], per["min"][c], per["max"][c]] for c in range(len(per["mean"]))],
+            ),
+        ],
+    )
+
+
+def _code_vector_section(s: dict[str, Any]) -> Section:
+    nd = s["near_duplicates"] or {}
+    return Section(
+        "Code vectors",
+        tables=[
+            ("L2 norm", ["statistic", "value"], _stat_rows(s["norm"])),
+            ("nearest-neighbour distance", ["statistic", "value"], _stat_rows(s["nearest_neighbor"])),
+            ("near duplicates", ["", ""], _stat_rows(nd)),
+            (
+                "closest pairs",
+                ["code a", "code b", "distance"],
+                [[p["a"], p["b"], p["distance"]] for p in nd.get("closest_pairs", [])],
+            ),
+        ],
+    )
+
+
+def _usage_section(u: dict[str, Any]) -> Section:
+    tables = [
+        ("usage", ["", ""], _stat_rows(u)),
+        ("most used", ["code", "count", "fraction"], [[r["code"], r["count"], r["fraction"]] for r in u["most_used"]]),
+        (
+            "least used (of the used codes)",
+            ["code", "count", "fraction"],
+            [[r["code"], r["count"], r["fraction"]] for r in u["least_used"]],
+        ),
+    ]
+    if "per_scale" in u:
+        tables.append(
+            (
+                "per scale",
+                ["scale", "grid", "utilization", "perplexity", "dead codes", "tokens"],
+                [
+                    [
+                        p["scale"],
+                        "x".join(map(str, p["grid"])),
+                        p["utilization"],
+                        p["perplexity"],
+                        p["dead_codes"],
+                        p["num_tokens"],
+                    ]
+                    for p in u["per_scale"]
+                ],  # fmt: skip
             )
         )
-    else:
-        nd = s["near_duplicates"] or {}
-        sections.append(
-            Section(
-                "Code vectors",
-                tables=[
-                    ("L2 norm", ["statistic", "value"], _stat_rows(s["norm"])),
-                    ("nearest-neighbour distance", ["statistic", "value"], _stat_rows(s["nearest_neighbor"])),
-                    ("near duplicates", ["", ""], _stat_rows(nd)),
-                    (
-                        "closest pairs",
-                        ["code a", "code b", "distance"],
-                        [[p["a"], p["b"], p["distance"]] for p in nd.get("closest_pairs", [])],
-                    ),
-                ],
-            )
-        )
-        u = s["usage"]
-        if u is not None:
-            tables = [
-                ("usage", ["", ""], _stat_rows(u)),
-                (
-                    "most used",
-                    ["code", "count", "fraction"],
-                    [[r["code"], r["count"], r["fraction"]] for r in u["most_used"]],
-                ),
-                (
-                    "least used (of the used codes)",
-                    ["code", "count", "fraction"],
-                    [[r["code"], r["count"], r["fraction"]] for r in u["least_used"]],
-                ),
-            ]
-            if "per_scale" in u:
-                tables.append(
-                    (
-                        "per scale",
-                        ["scale", "grid", "utilization", "perplexity", "dead codes", "tokens"],
-                        [
-                            [
-                                p["scale"],
-                                "x".join(map(str, p["grid"])),
-                                p["utilization"],
-                                p["perplexity"],
-                                p["dead_codes"],
-                                p["num_tokens"],
-                            ]
-                            for p in u["per_scale"]
-                        ],  # fmt: skip
-                    )
-                )
-            sections.append(Section("Usage", tables=tables))
-    for name in order:
+    return Section("Usage", tables=tables)
+
+
+def _figure_sections(s: dict[str, Any], figures: dict[str, tuple[str, bytes]]) -> list[Section]:
+    sections = []
+    for name in ["usage", "umap", "gallery", "tokens", "codebook", "latents"]:
         if name in figures:
             caption, png = figures[name]
             title = _FIG_TITLES[name]
@@ -534,6 +605,17 @@ def _codebook_sections(s: dict[str, Any], figures: dict[str, tuple[str, bytes]])
                 title = "UMAP of the latent vectors"
             sections.append(Section(title, figures=[(caption, png)]))
     return sections
+
+
+def _codebook_sections(s: dict[str, Any], figures: dict[str, tuple[str, bytes]]) -> list[Section]:
+    sections = [_overview_section(s)]
+    if s["kind"] == "continuous" or s["codebook_size"] is None:
+        sections.append(_latent_section(s))
+    else:
+        sections.append(_code_vector_section(s))
+        if s["usage"] is not None:
+            sections.append(_usage_section(s["usage"]))
+    return sections + _figure_sections(s, figures)
 
 
 _FIG_TITLES = {

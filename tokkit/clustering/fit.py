@@ -269,62 +269,129 @@ def _torchrun_group(backend: str, dev: torch.device | None) -> Iterator[None]:
         dist.destroy_process_group()
 
 
-def _fit(
-    k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, tol, sample,
-    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
-) -> dict[str, Any]:  # fmt: skip
-    from dataclasses import asdict
+@dataclass(frozen=True)
+class _EncoderArgs:
+    """The encoder options of fit-kmeans: the encoder to run over ``--data``, or the one ``--features`` came from."""
 
-    from tokkit.clustering.config import KMeansConfig
-    from tokkit.clustering.kmeans import _all_finite, _dist, kmeans
-    from tokkit.io.checkpoint import save_array_checkpoint
-    from tokkit.io.provenance import provenance
+    encoder: str | None
+    layer: str | int | None
+    image_size: int | None
+    l2_normalize: bool
+    weights: str | None
+    random_init: bool
 
-    if dev is not None and dev.type == "cuda" and _dist()[0]:
-        import torch
 
-        dev = torch.device("cuda", torch.cuda.current_device())
-    if features is not None:
-        from tokkit.data.features import open_features
+@dataclass(frozen=True)
+class _Origin:
+    """What the checkpoint records about the points: the tokenizer config, the data spec, the feature file."""
 
-        with open_features(features, grid=grid) as src:
-            cfg, data_spec = _config_from_features(
-                src, k, spherical, l2_normalize, encoder, layer, image_size, weights, random_init
-            )
-            pts = points_from_store(src, k, sample, seed)
-            feature_info = src.describe()
-        if l2_normalize and not pts.attrs.get("l2_normalize", False):
-            pts.x /= np.maximum(np.linalg.norm(pts.x, axis=1, keepdims=True), 1e-12)
-    else:
-        from tokkit.encoders import create_encoder
+    cfg: Any
+    data_spec: str | None
+    feature_info: dict[str, Any] | None
 
-        enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
-        enc = enc.to(dev)
-        size = int(image_size or enc.input_size)
-        pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev, verify=verify)
-        cfg = KMeansConfig(
-            encoder=enc.spec,
-            layer=str(getattr(enc, "layer", "last")),
-            image_size=size,
-            l2_normalize=l2_normalize,
-            spherical=spherical,
-            codebook_size=k,
-            dim=int(enc.dim),
-            encoder_weights=str(Path(weights).resolve()) if weights else None,
-            random_init=random_init,
+
+def _points_from_features(
+    features: str | Path, grid: str | None, e: _EncoderArgs, k: int, sample: int | None, seed: int, spherical: bool
+) -> tuple[Points, _Origin]:
+    from tokkit.data.features import open_features
+
+    with open_features(features, grid=grid) as src:
+        cfg, data_spec = _config_from_features(
+            src, k, spherical, e.l2_normalize, e.encoder, e.layer, e.image_size, e.weights, e.random_init
         )
-        data_spec = data
-        feature_info = None
+        pts = points_from_store(src, k, sample, seed)
+        feature_info = src.describe()
+    if e.l2_normalize and not pts.attrs.get("l2_normalize", False):
+        pts.x /= np.maximum(np.linalg.norm(pts.x, axis=1, keepdims=True), 1e-12)
+    return pts, _Origin(cfg, data_spec, feature_info)
+
+
+def _points_from_data(
+    data: str, e: _EncoderArgs, k: int, sample: int | None, seed: int, spherical: bool, batch_size: int,
+    dev: torch.device, verify: bool,
+) -> tuple[Points, _Origin]:  # fmt: skip
+    from tokkit.clustering.config import KMeansConfig
+    from tokkit.encoders import create_encoder
+
+    enc = create_encoder(e.encoder, layer=e.layer, weights=e.weights, random_init=e.random_init,
+                         l2_normalize=e.l2_normalize)  # fmt: skip
+    enc = enc.to(dev)
+    size = int(e.image_size or enc.input_size)
+    pts = points_from_encoder(enc, data, size, k, sample, seed, batch_size, dev, verify=verify)
+    cfg = KMeansConfig(
+        encoder=enc.spec,
+        layer=str(getattr(enc, "layer", "last")),
+        image_size=size,
+        l2_normalize=e.l2_normalize,
+        spherical=spherical,
+        codebook_size=k,
+        dim=int(enc.dim),
+        encoder_weights=str(Path(e.weights).resolve()) if e.weights else None,
+        random_init=e.random_init,
+    )
+    return pts, _Origin(cfg, data, None)
+
+
+def _check_points(pts: Points, k: int, where: str) -> None:
+    from tokkit.clustering.kmeans import _all_finite, _dist
+
     if pts.n_total < k:
         raise DataError(
             f"--k {k} is larger than the number of points ({pts.n_total} feature vectors)",
             hint="lower --k or give more images",
         )
     if not _all_finite(pts.x):
-        where = features if features is not None else f"{encoder} on {data}"
         raise DataError(f"the features from {where} contain NaN or inf values", hint="check the encoder and the images")
     if _dist()[1] == 0:
         log.info("k-means on %d of %d feature vectors (dim %d, K=%d)", pts.n_total, pts.available, pts.x.shape[1], k)
+
+
+def _summarise(result: Any, pts: Points, out: str | Path, spherical: bool, seed: int) -> dict[str, Any]:
+    return {
+        **result.summary(),
+        "out": str(out),
+        "sample": pts.n_total,
+        "points_available": pts.available,
+        "init_sample": result.init_sample,
+        "device": result.device,
+        "spherical": spherical,
+        "seed": seed,
+        "num_skipped": int(pts.attrs.get("num_skipped", 0)),
+        "skipped": list(pts.attrs.get("skipped", []))[:20],
+    }
+
+
+def _save(out: str | Path, origin: _Origin, centroids: np.ndarray, info: dict[str, Any], features: Any) -> None:
+    from dataclasses import asdict
+
+    from tokkit.io.checkpoint import save_array_checkpoint
+    from tokkit.io.provenance import provenance
+
+    prov = provenance(data=origin.data_spec, features=str(features) if features else None, sample=info["sample"])
+    if origin.feature_info is not None:
+        prov["feature_source"] = origin.feature_info
+    state = {"centroids": centroids}
+    save_array_checkpoint(
+        out, "kmeans", "discrete", asdict(origin.cfg), state, provenance=prov, extra_files={"kmeans.json": info}
+    )
+
+
+def _fit(
+    k, out, encoder, data, features, layer, image_size, l2_normalize, weights, random_init, niter, tol, sample,
+    init, spherical, seed, backend, gpu, dev, batch_size, init_sample, grid, verify,
+) -> dict[str, Any]:  # fmt: skip
+    from tokkit.clustering.kmeans import _dist, kmeans
+
+    if dev is not None and dev.type == "cuda" and _dist()[0]:
+        import torch
+
+        dev = torch.device("cuda", torch.cuda.current_device())
+    e = _EncoderArgs(encoder, layer, image_size, l2_normalize, weights, random_init)
+    if features is not None:
+        pts, origin = _points_from_features(features, grid, e, k, sample, seed, spherical)
+    else:
+        pts, origin = _points_from_data(data, e, k, sample, seed, spherical, batch_size, dev, verify)
+    _check_points(pts, k, features if features is not None else f"{encoder} on {data}")
     result = kmeans(
         pts.x,
         k,
@@ -341,26 +408,8 @@ def _fit(
         init_sample=init_sample,
         check_finite=False,  # checked above, with the file name in the message
     )
-    summary = result.summary()
-    info = {
-        **summary,
-        "out": str(out),
-        "sample": pts.n_total,
-        "points_available": pts.available,
-        "init_sample": result.init_sample,
-        "device": result.device,
-        "spherical": spherical,
-        "seed": seed,
-        "num_skipped": int(pts.attrs.get("num_skipped", 0)),
-        "skipped": list(pts.attrs.get("skipped", []))[:20],
-    }
+    info = _summarise(result, pts, out, spherical, seed)
     if _dist()[1] == 0:
         del pts  # the points are no longer needed: free them before writing
-        prov = provenance(data=data_spec, features=str(features) if features else None, sample=info["sample"])
-        if feature_info is not None:
-            prov["feature_source"] = feature_info
-        state = {"centroids": result.centroids}
-        save_array_checkpoint(
-            out, "kmeans", "discrete", asdict(cfg), state, provenance=prov, extra_files={"kmeans.json": info}
-        )
+        _save(out, origin, result.centroids, info, features)
     return info

@@ -360,6 +360,151 @@ def _all_finite(x: np.ndarray, step: int = 1 << 16) -> bool:
     return all(bool(np.isfinite(x[i : i + step]).all()) for i in range(0, len(x), step))
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One k-means run's settings after validation: what both backends need."""
+
+    k: int
+    niter: int
+    tol: float
+    init: str
+    seed: int
+    spherical: bool
+    n_total: int
+    offset: int
+    init_sample: int | None
+    check_finite: bool
+
+
+@dataclass
+class _Fitted:
+    """A backend's output; ``seconds`` counts from the start of Lloyd, which began ``t_lloyd`` after the call."""
+
+    centroids: np.ndarray
+    history: list[float]
+    fixed: int
+    seconds: list[float]
+    init_sample: int
+    t_lloyd: float
+    device: str
+
+
+def _check_options(init: str, backend: str, niter: int, tol: float) -> None:
+    if init not in INITS:
+        raise UsageError(f"unknown --init '{init}'; choose from {', '.join(INITS)}")
+    if backend not in BACKENDS:
+        raise UsageError(f"unknown --backend '{backend}'; choose from {', '.join(BACKENDS)}")
+    if niter < 0:
+        raise UsageError(f"--niter must be >= 0, got {niter}")
+    if not tol >= 0:
+        raise UsageError(f"--tol must be >= 0, got {tol}")
+    on, _, _ = _dist()
+    if on and backend != "torch":
+        raise UsageError("several processes (torchrun) need --backend torch")
+
+
+def _resolve_gpu(gpu: bool, backend: str, device: Any) -> tuple[str, Any, bool]:
+    """(backend, device, use faiss-gpu): faiss-gpu when it sees a GPU, else the torch backend on CUDA."""
+    dev: Any = device
+    use_faiss_gpu = False
+    if gpu:
+        if backend == "faiss" and faiss_gpus() > 0:
+            use_faiss_gpu = True
+        else:
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UsageError("--gpu was asked for but no GPU is visible", hint="drop --gpu")
+            if backend == "faiss":
+                log.info("faiss sees no GPU (faiss-gpu not installed?): using the torch backend on CUDA")
+                backend = "torch"
+            dev = torch.device("cuda", torch.cuda.current_device())
+    return backend, dev, use_faiss_gpu
+
+
+def _points(x: np.ndarray | torch.Tensor, backend: str) -> tuple[np.ndarray | None, int, int]:
+    """(numpy points or None, N, D): numpy for faiss (no copy for float32 input), None for a torch
+    tensor going to the torch backend."""
+    if isinstance(x, np.ndarray):
+        xn = np.ascontiguousarray(x, dtype=np.float32)
+    else:
+        xn = x.detach().float().cpu().contiguous().numpy() if backend == "faiss" else None
+    shape = tuple(xn.shape if xn is not None else x.shape)
+    if len(shape) != 2:
+        raise DataError(f"k-means needs points of shape (N, D), got {shape}")
+    return xn, int(shape[0]), int(shape[1])
+
+
+def _total_points(k: int, n_local: int, n_total: int | None) -> int:
+    """All points over the ranks, checked against ``k``."""
+    on, _, world = _dist()
+    n_total = int(n_total if n_total is not None else n_local)
+    if on and n_total == n_local and world > 1:
+        log.warning("distributed k-means with n_total == local rows: every rank holds all points")
+    if k < 1:
+        raise UsageError(f"--k must be >= 1, got {k}")
+    if k > n_total:
+        raise DataError(f"--k {k} is larger than the number of points ({n_total})", hint="lower --k or add data")
+    return n_total
+
+
+def _fit_faiss(xn: np.ndarray, plan: _Plan, use_faiss_gpu: bool, t0: float) -> _Fitted:
+    if plan.check_finite and not _all_finite(xn):
+        raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
+    if plan.init == "random":  # numpy only: no torch import on this path
+        idx, order = random_init_rows(plan.n_total, plan.k, plan.seed)
+        c0, used = np.ascontiguousarray(xn[idx - plan.offset][order]), plan.k
+    else:
+        import torch
+
+        c0t, used = initial_centroids(
+            torch.from_numpy(xn), plan.k, plan.init, plan.seed, plan.n_total, plan.offset, plan.init_sample
+        )
+        c0 = c0t.numpy()
+    if plan.spherical:
+        c0 = c0 / np.maximum(np.linalg.norm(c0, axis=1, keepdims=True), 1e-12)
+    t_lloyd = time.perf_counter() - t0
+    cents, history, fixed, secs = _lloyd_faiss(xn, c0, plan.niter, plan.spherical, plan.seed, use_faiss_gpu, plan.tol)
+    return _Fitted(cents, history, fixed, secs, used, t_lloyd, "cuda (faiss-gpu)" if use_faiss_gpu else "cpu")
+
+
+def _fit_torch(x: np.ndarray | torch.Tensor, plan: _Plan, device: Any, t0: float) -> _Fitted:
+    import torch
+
+    xt = torch.from_numpy(x) if isinstance(x, np.ndarray) else x.float()
+    if plan.check_finite and not bool(torch.isfinite(xt).all()):
+        raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
+    dev = torch.device(device)
+    c0t, used = initial_centroids(xt, plan.k, plan.init, plan.seed, plan.n_total, plan.offset, plan.init_sample)
+    if plan.spherical:
+        c0t = torch.nn.functional.normalize(c0t, dim=1)
+    xd = xt.to(dev) if dev.type == "cuda" and xt.numel() * 4 < _free_cuda_bytes(dev) // 2 else xt
+    t_lloyd = time.perf_counter() - t0
+    c, history, fixed, secs = _lloyd_torch(xd, c0t.to(dev), plan.niter, plan.spherical, plan.n_total, plan.tol)
+    return _Fitted(c.cpu().numpy(), history, fixed, secs, used, t_lloyd, str(dev))
+
+
+def _result(fit: _Fitted, plan: _Plan, dim: int, backend: str, t0: float) -> KMeansResult:
+    return KMeansResult(
+        centroids=np.ascontiguousarray(fit.centroids, dtype=np.float32),
+        k=plan.k,
+        dim=dim,
+        num_points=plan.n_total,
+        niter=plan.niter,
+        objective=fit.history[-1],
+        objective_history=fit.history,
+        seconds=time.perf_counter() - t0,
+        backend=backend,
+        init=plan.init,
+        empty_clusters_fixed=fit.fixed,
+        device=fit.device,
+        init_sample=fit.init_sample,
+        iterations=len(fit.history) - 1,
+        tol=float(plan.tol),
+        history_seconds=[round(fit.t_lloyd + s, 4) for s in fit.seconds],
+    )
+
+
 def kmeans(
     x: np.ndarray | torch.Tensor,
     k: int,
@@ -385,96 +530,16 @@ def kmeans(
     early when the relative change of the objective is at most ``tol`` (0: run all ``niter``).
     """
     t0 = time.perf_counter()
-    if init not in INITS:
-        raise UsageError(f"unknown --init '{init}'; choose from {', '.join(INITS)}")
-    if backend not in BACKENDS:
-        raise UsageError(f"unknown --backend '{backend}'; choose from {', '.join(BACKENDS)}")
-    if niter < 0:
-        raise UsageError(f"--niter must be >= 0, got {niter}")
-    if not tol >= 0:
-        raise UsageError(f"--tol must be >= 0, got {tol}")
-    on, _, world = _dist()
-    if on and backend != "torch":
-        raise UsageError("several processes (torchrun) need --backend torch")
-    dev: Any = device
-    use_faiss_gpu = False
-    if gpu:
-        if backend == "faiss" and faiss_gpus() > 0:
-            use_faiss_gpu = True
-        else:
-            import torch
-
-            if not torch.cuda.is_available():
-                raise UsageError("--gpu was asked for but no GPU is visible", hint="drop --gpu")
-            if backend == "faiss":
-                log.info("faiss sees no GPU (faiss-gpu not installed?): using the torch backend on CUDA")
-                backend = "torch"
-            dev = torch.device("cuda", torch.cuda.current_device())
-    # numpy for faiss (no copy for float32 input), torch for the torch backend
-    if isinstance(x, np.ndarray):
-        xn = np.ascontiguousarray(x, dtype=np.float32)
-    else:
-        xn = x.detach().float().cpu().contiguous().numpy() if backend == "faiss" else None
-    shape = tuple(xn.shape if xn is not None else x.shape)
-    if len(shape) != 2:
-        raise DataError(f"k-means needs points of shape (N, D), got {shape}")
-    n_local, d = shape
-    n_total = int(n_total if n_total is not None else n_local)
-    if on and n_total == n_local and world > 1:
-        log.warning("distributed k-means with n_total == local rows: every rank holds all points")
-    if k < 1:
-        raise UsageError(f"--k must be >= 1, got {k}")
-    if k > n_total:
-        raise DataError(f"--k {k} is larger than the number of points ({n_total})", hint="lower --k or add data")
+    _check_options(init, backend, niter, tol)
+    backend, dev, use_faiss_gpu = _resolve_gpu(gpu, backend, device)
+    xn, n_local, d = _points(x, backend)
+    total = _total_points(k, n_local, n_total)
+    plan = _Plan(k, niter, tol, init, seed, spherical, total, offset, init_sample, check_finite)
     if backend == "faiss":
-        if check_finite and not _all_finite(xn):
-            raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
-        if init == "random":  # numpy only: no torch import on this path
-            idx, order = random_init_rows(n_total, k, seed)
-            c0, used = np.ascontiguousarray(xn[idx - offset][order]), k
-        else:
-            import torch
-
-            c0t, used = initial_centroids(torch.from_numpy(xn), k, init, seed, n_total, offset, init_sample)
-            c0 = c0t.numpy()
-        if spherical:
-            c0 = c0 / np.maximum(np.linalg.norm(c0, axis=1, keepdims=True), 1e-12)
-        t_lloyd = time.perf_counter() - t0
-        cents, history, fixed, secs = _lloyd_faiss(xn, c0, niter, spherical, seed, use_faiss_gpu, tol)
-        dev_name = "cuda (faiss-gpu)" if use_faiss_gpu else "cpu"
+        fit = _fit_faiss(xn, plan, use_faiss_gpu, t0)
     else:
-        import torch
-
-        xt = torch.from_numpy(xn) if xn is not None else x.float()
-        if check_finite and not bool(torch.isfinite(xt).all()):
-            raise DataError("the features contain NaN or inf values", hint="check the encoder and the input images")
-        dev = torch.device(dev)
-        c0t, used = initial_centroids(xt, k, init, seed, n_total, offset, init_sample)
-        if spherical:
-            c0t = torch.nn.functional.normalize(c0t, dim=1)
-        xd = xt.to(dev) if dev.type == "cuda" and xt.numel() * 4 < _free_cuda_bytes(dev) // 2 else xt
-        t_lloyd = time.perf_counter() - t0
-        c, history, fixed, secs = _lloyd_torch(xd, c0t.to(dev), niter, spherical, n_total, tol)
-        cents = c.cpu().numpy()
-        dev_name = str(dev)
-    return KMeansResult(
-        centroids=np.ascontiguousarray(cents, dtype=np.float32),
-        k=k,
-        dim=d,
-        num_points=n_total,
-        niter=niter,
-        objective=history[-1],
-        objective_history=history,
-        seconds=time.perf_counter() - t0,
-        backend=backend,
-        init=init,
-        empty_clusters_fixed=fixed,
-        device=dev_name,
-        init_sample=used,
-        iterations=len(history) - 1,
-        tol=float(tol),
-        history_seconds=[round(t_lloyd + s, 4) for s in secs],
-    )
+        fit = _fit_torch(x if xn is None else xn, plan, dev, t0)
+    return _result(fit, plan, d, backend, t0)
 
 
 def _free_cuda_bytes(dev: torch.device) -> int:

@@ -16,6 +16,7 @@ stops a sharded run with one line (``--verify`` drops such files before the spli
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,96 @@ def encoder_identity(encoder: Any, image_size: int, l2_normalize: bool, weights:
     }
 
 
+def _check_options(dtype: str, precision: str, resume: bool, overwrite: bool, batch_size: int) -> None:
+    if dtype not in DTYPES:
+        raise UsageError(f"unknown --dtype '{dtype}'; choose from {', '.join(DTYPES)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown --precision '{precision}'; choose from {', '.join(PRECISIONS)}")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite exclude each other")
+    if batch_size < 1:
+        raise UsageError("--batch-size must be >= 1")
+
+
+@dataclass(frozen=True)
+class _StoreSpec:
+    """What the store is asked to hold: its identity attrs (compared on resume) and its per-row arrays."""
+
+    identity: dict[str, Any]
+    arrays: dict[str, tuple[tuple[int, ...], Any]]
+
+    @property
+    def tokens_per_image(self) -> int:
+        gh, gw = self.identity["grid"]
+        return int(gh * gw)
+
+
+def _store_spec(
+    enc: Any, size: int, data: str, dtype: str, batch_size: int, precision: str, l2_normalize: bool,
+    weights: str | None, labels: Any,
+) -> _StoreSpec:  # fmt: skip
+    from tokkit.data.skips import label_identity
+
+    gh, gw = enc.grid(size)
+    identity = {
+        **encoder_identity(enc, size, l2_normalize, weights),
+        "grid": [int(gh), int(gw)],
+        "source_spec": data,
+        "dtype": dtype,
+        "batch_size": int(batch_size),  # batch boundaries are part of the bytes (CPU kernels differ by batch)
+        **({"precision": precision} if precision != "fp32" else {}),  # fp32 stores keep their old attrs
+        **label_identity(labels),
+    }
+    arrays = {"features": ((gh * gw, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)}
+    if labels is not None:
+        arrays["labels"] = ((), np.int64)
+    return _StoreSpec(identity, arrays)
+
+
+def _batch_encoder(
+    enc: Any, dev: torch.device, dtype: str, precision: str, labels: Any
+) -> Callable[[torch.Tensor, torch.Tensor], dict[str, np.ndarray]]:
+    """images, source indices -> the store rows of one batch."""
+    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+    def encode(images: torch.Tensor, idx: torch.Tensor) -> dict[str, np.ndarray]:
+        with amp:
+            f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
+        f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
+        index = idx.numpy().astype(np.int64)
+        rows = {"features": f, "image_index": index}
+        if labels is not None:
+            rows["labels"] = labels[0][index]
+        return rows
+
+    return encode
+
+
+def _summarise(
+    out: str | Path, enc: Any, spec: _StoreSpec, size: int, n: int, start: int, secs: float
+) -> ExtractResult:
+    from tokkit.io.h5store import open_store, store_attrs
+
+    with open_store(out, "feature") as f:
+        stored = store_attrs(f)
+    return ExtractResult(
+        out=str(out),
+        encoder=enc.spec,
+        layer=spec.identity["layer"],
+        num_images=int(stored.get("num_rows", n)),
+        tokens_per_image=spec.tokens_per_image,
+        dim=int(enc.dim),
+        grid=[int(g) for g in spec.identity["grid"]],
+        image_size=size,
+        dtype=spec.identity["dtype"],
+        resumed_from=start,
+        seconds=secs,
+        images_per_second=(n - start) / secs if secs > 0 else 0.0,
+        num_skipped=int(stored.get("num_skipped", 0)),
+        skipped=list(stored.get("skipped", []))[:20],
+    )
+
+
 def extract_features(
     encoder: str,
     data: str,
@@ -86,79 +177,32 @@ def extract_features(
     import time
 
     from tokkit.data import open_source
-    from tokkit.data.skips import label_identity
     from tokkit.device import resolve_device
     from tokkit.encoders import create_encoder
-    from tokkit.io.h5store import StoreWriter, open_store, store_attrs
+    from tokkit.io.h5store import StoreWriter
     from tokkit.io.sharded import write_batches
 
-    if dtype not in DTYPES:
-        raise UsageError(f"unknown --dtype '{dtype}'; choose from {', '.join(DTYPES)}")
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown --precision '{precision}'; choose from {', '.join(PRECISIONS)}")
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite exclude each other")
-    if batch_size < 1:
-        raise UsageError("--batch-size must be >= 1")
+    _check_options(dtype, precision, resume, overwrite, batch_size)
     dev = resolve_device(device)
     enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
     enc = enc.to(dev)
     size = int(image_size or enc.input_size)
-    gh, gw = enc.grid(size)
     source = open_source(data, verify=verify)
     n = len(source)
     labels = source.labels()
-    identity = {
-        **encoder_identity(enc, size, l2_normalize, weights),
-        "grid": [int(gh), int(gw)],
-        "source_spec": data,
-        "dtype": dtype,
-        "batch_size": int(batch_size),  # batch boundaries are part of the bytes (CPU kernels differ by batch)
-        **({"precision": precision} if precision != "fp32" else {}),  # fp32 stores keep their old attrs
-        **label_identity(labels),
-    }
-    t_count = gh * gw
+    spec = _store_spec(enc, size, data, dtype, batch_size, precision, l2_normalize, weights, labels)
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
-    arrays = {"features": ((t_count, enc.dim), DTYPES[dtype]), "image_index": ((), np.int64)}
-    if labels is not None:
-        arrays["labels"] = ((), np.int64)
-    amp = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16")
-
-    def encode(images: torch.Tensor, idx: torch.Tensor) -> dict[str, np.ndarray]:
-        with amp:
-            f = enc(images.to(dev, non_blocking=True))  # (B, D, h, w)
-        f = f.flatten(2).transpose(1, 2).float().cpu().numpy().astype(DTYPES[dtype])  # (B, T, D)
-        index = idx.numpy().astype(np.int64)
-        rows = {"features": f, "image_index": index}
-        if labels is not None:
-            rows["labels"] = labels[0][index]
-        return rows
 
     def writer(growable: bool) -> StoreWriter:
-        return StoreWriter(out, "feature", n, arrays, identity, mode=mode, chunk_rows=batch_size, growable=growable)
+        return StoreWriter(
+            out, "feature", n, spec.arrays, spec.identity, mode=mode, chunk_rows=batch_size, growable=growable
+        )
 
-    finish_attrs = {"dim": int(enc.dim), "tokens_per_image": int(t_count)}
+    encode = _batch_encoder(enc, dev, dtype, precision, labels)
+    finish_attrs = {"dim": int(enc.dim), "tokens_per_image": spec.tokens_per_image}
     t0 = time.perf_counter()
     with torch.inference_mode():
         start = write_batches(
             writer, source, size, batch_size, num_workers, encode, finish_attrs, dev, f"Extracting {encoder} features"
         )
-    secs = time.perf_counter() - t0
-    with open_store(out, "feature") as f:
-        stored = store_attrs(f)
-    return ExtractResult(
-        out=str(out),
-        encoder=enc.spec,
-        layer=identity["layer"],
-        num_images=int(stored.get("num_rows", n)),
-        tokens_per_image=int(t_count),
-        dim=int(enc.dim),
-        grid=[int(gh), int(gw)],
-        image_size=size,
-        dtype=dtype,
-        resumed_from=start,
-        seconds=secs,
-        images_per_second=(n - start) / secs if secs > 0 else 0.0,
-        num_skipped=int(stored.get("num_skipped", 0)),
-        skipped=list(stored.get("skipped", []))[:20],
-    )
+    return _summarise(out, enc, spec, size, n, start, time.perf_counter() - t0)

@@ -503,6 +503,117 @@ def _eval_images(cfg: TrainConfig, source: Any) -> torch.Tensor:
     return torch.stack([ds[i][0] for i in range(n)])
 
 
+@dataclass
+class _Run:
+    """What the steps of one ``train`` call share."""
+
+    cfg: TrainConfig
+    out: Path
+    info: tdist.DistInfo
+    trainer: Trainer
+    eval_x: torch.Tensor
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.out / "metrics.jsonl"
+
+    def evaluate_and_log(self, step: int) -> tuple[float, float | None]:
+        """PSNR and usage on the eval images; writes samples/step_NNNNNN.png and an eval line (rank 0)."""
+        p, recon, usage = self.trainer.evaluate(self.eval_x)
+        n = self.cfg.num_samples
+        save_samples(self.out / "samples" / f"step_{step:06d}.png", self.eval_x[:n], recon[:n])
+        _append(self.metrics_path, {"step": step, "eval_psnr": p, "eval_usage": usage})
+        return p, usage
+
+
+def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> dict[str, Any] | None:
+    """The stored run record when resuming (same config), None for a new run (into an empty ``out``)."""
+    has_run = (out / "config.json").is_file()
+    if resume:
+        if not has_run:
+            raise UsageError(f"nothing to resume: '{out}' holds no training run", hint="drop --resume")
+        return _check_resume_config(out, cfg)
+    if has_run or (out / "checkpoints").exists():
+        raise UsageError(
+            f"'{out}' already holds a training run", hint="pass --resume to continue it or choose a new --out"
+        )
+    return None
+
+
+def _load_last(trainer: Trainer, out: Path) -> int:
+    """Restore ``checkpoints/last`` into ``trainer``; the step it was saved at."""
+    last = _find_last(out)
+    if last is None:
+        raise DataError(f"'{out}' has no checkpoints/last/{STATE_NAME} to resume from")
+    state = torch.load(str(last / STATE_NAME), map_location="cpu", weights_only=True)
+    return trainer.load_state(state)
+
+
+def _record_start(run: _Run, stored: dict[str, Any] | None, resumed_from: int | None, start: int) -> None:
+    """Rank 0: the run directory, this (re)start in config.json, metrics.jsonl new or cut back to ``start``."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    _write_run_config(run.out, run.cfg, stored, resumed_from)
+    if resumed_from is not None:
+        _truncate_metrics(run.metrics_path, start)
+    else:
+        run.metrics_path.write_text("")
+
+
+def _psnr_start(run: _Run, start: int) -> float | None:
+    """Rank 0: the step-0 eval PSNR, measured now on a fresh run, read back from metrics.jsonl on resume."""
+    if start == 0:
+        return run.evaluate_and_log(0)[0]
+    psnr_start = None
+    if run.metrics_path.is_file():
+        for line in run.metrics_path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec.get("step") == 0 and "eval_psnr" in rec:
+                psnr_start = rec["eval_psnr"]
+    return psnr_start
+
+
+def _train_steps(run: _Run, batches: StepBatches, start: int, end: int) -> dict[str, Any]:
+    """Steps [start, end): log, sample and checkpoint on the configured cadence; the last logged metrics."""
+    cfg, info, trainer = run.cfg, run.info, run.trainer
+    trainer.model.train()
+    last_metrics: dict[str, Any] = {}
+    tick = time.time()
+    bar_ctx = task(f"Training {cfg.architecture}", total=end - start) if info.is_main else _no_bar()
+    with bar_ctx as bar:
+        loader = batches.loader(start, end, cfg.num_workers)
+        for step, x in zip(range(start, end), loader, strict=True):
+            x = x.to(trainer.device, non_blocking=True)
+            m = trainer.step(x, step)
+            done = step + 1
+            bar.advance(1)
+            if info.is_main and (done % cfg.log_every == 0 or done == end):
+                now = time.time()
+                m["images_per_s"] = cfg.batch_size * info.world * cfg.log_every / max(now - tick, 1e-9)
+                tick = now
+                last_metrics = {"step": done, **m}
+                _append(run.metrics_path, last_metrics)
+            if info.is_main and done % cfg.sample_every == 0 and done < cfg.steps:
+                run.evaluate_and_log(done)
+            if (done % cfg.ckpt_every == 0 or done == end) and done < cfg.steps:
+                if info.is_main:
+                    trainer.save("last", done, with_state=True)
+                tdist.barrier(info)
+    return last_metrics
+
+
+def _finish(run: _Run, end: int) -> tuple[str | None, float | None, float | None]:
+    """When all steps ran: final eval, ``checkpoints/last`` and ``checkpoints/final``; (final path, PSNR, usage)."""
+    final = None
+    psnr_end = usage_end = None
+    if end == run.cfg.steps:
+        if run.info.is_main:
+            psnr_end, usage_end = run.evaluate_and_log(end)
+            run.trainer.save("last", end, with_state=True)
+            final = str(run.trainer.save("final", end, with_state=False))
+        tdist.barrier(run.info)
+    return final, psnr_end, usage_end
+
+
 def train(
     cfg: TrainConfig,
     out: str | Path,
@@ -525,86 +636,20 @@ def train(
     if info.enabled and dev.type == "cuda":
         dev = torch.device("cuda", info.local_rank)
     try:
-        has_run = (out / "config.json").is_file()
-        stored = None
-        if resume:
-            if not has_run:
-                raise UsageError(f"nothing to resume: '{out}' holds no training run", hint="drop --resume")
-            stored = _check_resume_config(out, cfg)
-        elif has_run or (out / "checkpoints").exists():
-            raise UsageError(
-                f"'{out}' already holds a training run", hint="pass --resume to continue it or choose a new --out"
-            )
+        stored = _check_run_dir(out, cfg, resume)
         source = open_source(cfg.data)
         trainer = Trainer(cfg, out, dev, info)
         ds = ImageDataset(source, cfg.image_size, train=True, seed=cfg.seed)
         batches = StepBatches(ds, cfg.batch_size, cfg.seed, info.rank, info.world)
-        start = 0
-        resumed_from = None
-        if resume:
-            last = _find_last(out)
-            if last is None:
-                raise DataError(f"'{out}' has no checkpoints/last/{STATE_NAME} to resume from")
-            state = torch.load(str(last / STATE_NAME), map_location="cpu", weights_only=True)
-            start = resumed_from = trainer.load_state(state)
-        eval_x = _eval_images(cfg, source)
-        metrics_path = out / "metrics.jsonl"
-        psnr_start = None
+        resumed_from = _load_last(trainer, out) if resume else None
+        start = resumed_from or 0
+        run = _Run(cfg, out, info, trainer, _eval_images(cfg, source))
         if info.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            _write_run_config(out, cfg, stored, resumed_from)
-            if resume:
-                _truncate_metrics(metrics_path, start)
-            else:
-                metrics_path.write_text("")
-        if info.is_main and start == 0:
-            psnr_start, recon, usage = trainer.evaluate(eval_x)
-            save_samples(out / "samples" / "step_000000.png", eval_x[: cfg.num_samples], recon[: cfg.num_samples])
-            _append(metrics_path, {"step": 0, "eval_psnr": psnr_start, "eval_usage": usage})
-        elif info.is_main and metrics_path.is_file():
-            for line in metrics_path.read_text().splitlines():
-                rec = json.loads(line)
-                if rec.get("step") == 0 and "eval_psnr" in rec:
-                    psnr_start = rec["eval_psnr"]
+            _record_start(run, stored, resumed_from, start)
+        psnr_start = _psnr_start(run, start) if info.is_main else None
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
-        trainer.model.train()
-        last_metrics: dict[str, Any] = {}
-        tick = time.time()
-        bar_ctx = task(f"Training {cfg.architecture}", total=end - start) if info.is_main else _no_bar()
-        with bar_ctx as bar:
-            loader = batches.loader(start, end, cfg.num_workers)
-            for step, x in zip(range(start, end), loader, strict=True):
-                x = x.to(dev, non_blocking=True)
-                m = trainer.step(x, step)
-                done = step + 1
-                bar.advance(1)
-                if info.is_main and (done % cfg.log_every == 0 or done == end):
-                    now = time.time()
-                    m["images_per_s"] = cfg.batch_size * info.world * cfg.log_every / max(now - tick, 1e-9)
-                    tick = now
-                    last_metrics = {"step": done, **m}
-                    _append(metrics_path, last_metrics)
-                if info.is_main and done % cfg.sample_every == 0 and done < cfg.steps:
-                    p, recon, usage = trainer.evaluate(eval_x)
-                    n = cfg.num_samples
-                    save_samples(out / "samples" / f"step_{done:06d}.png", eval_x[:n], recon[:n])
-                    _append(metrics_path, {"step": done, "eval_psnr": p, "eval_usage": usage})
-                if (done % cfg.ckpt_every == 0 or done == end) and done < cfg.steps:
-                    if info.is_main:
-                        trainer.save("last", done, with_state=True)
-                    tdist.barrier(info)
-        final = None
-        psnr_end = usage_end = None
-        if end == cfg.steps:
-            if info.is_main:
-                psnr_end, recon, usage_end = trainer.evaluate(eval_x)
-                save_samples(
-                    out / "samples" / f"step_{end:06d}.png", eval_x[: cfg.num_samples], recon[: cfg.num_samples]
-                )
-                _append(metrics_path, {"step": end, "eval_psnr": psnr_end, "eval_usage": usage_end})
-                trainer.save("last", end, with_state=True)
-                final = str(trainer.save("final", end, with_state=False))
-            tdist.barrier(info)
+        last_metrics = _train_steps(run, batches, start, end)
+        final, psnr_end, usage_end = _finish(run, end)
         return TrainResult(
             run_dir=str(out),
             architecture=cfg.architecture,
