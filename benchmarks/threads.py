@@ -40,6 +40,7 @@ def _clean_env(src: Path) -> dict[str, str]:
 
 def _export(rev: str, into: Path) -> Path:
     """The tokkit source at ``rev`` as plain files (no checkout of this repository changes)."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
