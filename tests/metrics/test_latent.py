@@ -337,3 +337,23 @@ def test_diagnostic_correlations_are_spearman_with_a_warning():
     assert c["n_tokenizers"] == 4 and "weak evidence" in c["warning"]
     assert c["spearman"]["interp_fid"]["rho"] == pytest.approx(spearmanr([1, 3, 2, 2.5], [10, 20, 15, 30]).statistic)
     assert c["spearman"]["high_freq_share"]["n"] == 3 and c["spearman"]["rfid"]["rho"] is None
+
+
+@pytest.mark.parametrize("quant_proj", [False, True])
+def test_vqgan_requantizes_code_space_vectors(images, quant_proj):
+    """TokenBatch.quantized is code space (code_dim), not the encoder's z_channels: re-quantizing a
+    tokenizer's own code vectors must give back its tokens and its reconstruction (regression: vqgan-tiny,
+    z_channels 64 -> code_dim 16, crashed in eval latent / eval compare)."""
+    from tokkit.tokenizers import create_tokenizer
+
+    torch.manual_seed(0)
+    tok = create_tokenizer("vqgan-tiny", codebook_size=8, quant_proj=quant_proj).eval()
+    x = _tensor(images)[:4]
+    with torch.no_grad():
+        t = tok.encode(x)
+        q = tok.requantize(t.quantized)
+        assert torch.equal(q.indices, t.indices)
+        torch.testing.assert_close(L.decode_vectors(tok, t.quantized), tok.decode(t), rtol=0, atol=1e-6)
+    r = L.evaluate_latent(tok, images, batch_size=8, fid_features=PixFeatures())
+    assert r["identity_psnr"] is not None and r["equivariance_psnr"]["flip"] is not None
+    assert r["interp_fid"] is not None

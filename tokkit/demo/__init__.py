@@ -8,7 +8,8 @@ from the paired decisions between the tokenizers (``load_decisions``).
 
 from __future__ import annotations
 
+from tokkit.demo.folder import load_decisions, load_rows
 from tokkit.demo.settings import DEFAULT, QUICK, DemoSettings
-from tokkit.demo.stages import load_decisions, load_rows, run_demo
+from tokkit.demo.stages import run_demo
 
 __all__ = ["DEFAULT", "QUICK", "DemoSettings", "load_decisions", "load_rows", "run_demo"]

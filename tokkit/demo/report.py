@@ -12,9 +12,9 @@ import numpy as np
 
 from tokkit.analysis.report import Section, render_html, write_bytes_atomic
 from tokkit.demo import figures, verdict
+from tokkit.demo.folder import PROBE_CHECK, load_arrays, tokenizer_jsons, write_json
 from tokkit.demo.rows import stability_curves
 from tokkit.demo.settings import DemoSettings
-from tokkit.demo.stages import PROBE_CHECK, load_arrays, tokenizer_jsons
 
 COLUMNS = [
     ("tokenizer", "tokenizer"),
@@ -163,8 +163,21 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
     decisions = compute_decisions(out, names, settings.seed)
     pc = load_probe_check(out)
     text = verdict.digit_verdict(rows, decisions)
-    sections = [
-        Section("Answer", text=text),
+    sections = [Section("Answer", text=text), *_comparison_sections(rows, decisions)]
+    if pc is not None:
+        sections.append(_probe_check_section(pc))
+    sections += _figure_sections(rows, results, settings)
+    sections.append(_protocol_section(out, settings, rows))
+    html = render_html("tokkit demo", f"{len(rows)} tokenizers on {settings.data}, one protocol", sections)
+    write_json(out / "demo.json", {"rows": rows, "verdict": text, "decisions": decisions, "probe_check": pc})
+    page = out / "index.html"
+    write_bytes_atomic(page, html.encode("utf-8"))
+    return page
+
+
+def _comparison_sections(rows: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[Section]:
+    """The comparison table (intervals beside each figure) and the paired decisions between every pair."""
+    return [
         Section(
             "Comparison",
             text=verdict.table_sentence(rows),
@@ -184,17 +197,28 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
             "reads its claims from these rows only.",
         ),
     ]
-    if pc is not None:
-        sections.append(
-            Section(
-                f"Probe check: does this budget separate tokenizers? ({pc.get('tokenizer')} ladder)",
-                text=verdict.probe_check_sentence(pc),
-                tables=_probe_check_tables(pc),
-                note="Level p: a fraction p of each image's tokens replaced by uniform random codes, so a higher "
-                "level is a worse tokenizer by construction; every level runs the same probe with the same seeds.",
-            )
-        )
-    sections += [
+
+
+def _probe_check_section(pc: dict[str, Any]) -> Section:
+    return Section(
+        f"Probe check: does this budget separate tokenizers? ({pc.get('tokenizer')} ladder)",
+        text=verdict.probe_check_sentence(pc),
+        tables=_probe_check_tables(pc),
+        note="Level p: a fraction p of each image's tokens replaced by uniform random codes, so a higher "
+        "level is a worse tokenizer by construction; every level runs the same probe with the same seeds.",
+    )
+
+
+def _figure_sections(
+    rows: list[dict[str, Any]], results: list[dict[str, Any]], settings: DemoSettings
+) -> list[Section]:
+    """Reconstruction vs generation, stability (beside DiGIT's published table), usage, and images per tokenizer."""
+    digit = (
+        "DiGIT Table 1, published (ImageNet, DINOv2 k-means tokens vs VQGAN): for reference only",
+        ["SNR dB", *[str(s) for s in figures.DIGIT_SNR]],
+        [[f"{who} {what}", *vals] for what, curves in figures.DIGIT_TABLE1.items() for who, vals in curves.items()],
+    )
+    sections = [
         Section(
             "Reconstruction vs generation",
             figures=[(verdict.fid_sentence(rows), figures.fid_figure(rows, settings.fid_features))],
@@ -202,17 +226,7 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
         Section(
             "Stability (DiGIT Table 1 on this run)",
             figures=[(verdict.stability_sentence(rows), figures.stability_figure(results))],
-            tables=[
-                (
-                    "DiGIT Table 1, published (ImageNet, DINOv2 k-means tokens vs VQGAN): for reference only",
-                    ["SNR dB", *[str(s) for s in figures.DIGIT_SNR]],
-                    [
-                        [f"{who} {what}", *vals]
-                        for what, curves in figures.DIGIT_TABLE1.items()
-                        for who, vals in curves.items()
-                    ],
-                )
-            ],
+            tables=[digit],
         ),
         Section("Codebook usage", figures=[(verdict.usage_sentence(rows), figures.usage_figure(results))]),
     ]
@@ -225,26 +239,20 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
                 figures=[(verdict.images_sentence(res["row"]), figures.images_figure(name, res["images"]))],
             )
         )
+    return sections
+
+
+def _protocol_section(out: Path, settings: DemoSettings, rows: list[dict[str, Any]]) -> Section:
     times_path = out / "stage_times.json"
     times = json.loads(times_path.read_text()) if times_path.is_file() else {}
-    sections.append(
-        Section(
-            "Protocol",
-            text=_protocol_text(settings, rows),
-            tables=[
-                (
-                    "stage times on this machine (the run that finished each stage)",
-                    ["stage", "wall s", "CPU s"],
-                    [[k, v["seconds"], v["cpu_seconds"]] for k, v in times.items()],
-                )
-            ],  # fmt: skip
-        )
+    return Section(
+        "Protocol",
+        text=_protocol_text(settings, rows),
+        tables=[
+            (
+                "stage times on this machine (the run that finished each stage)",
+                ["stage", "wall s", "CPU s"],
+                [[k, v["seconds"], v["cpu_seconds"]] for k, v in times.items()],
+            )
+        ],
     )
-    html = render_html("tokkit demo", f"{len(rows)} tokenizers on {settings.data}, one protocol", sections)
-    page = out / "index.html"
-    from tokkit.metrics.compare import _strict
-
-    record = {"rows": rows, "verdict": text, "decisions": decisions, "probe_check": pc}
-    write_bytes_atomic(out / "demo.json", (json.dumps(_strict(record), indent=2) + "\n").encode())
-    write_bytes_atomic(page, html.encode("utf-8"))
-    return page

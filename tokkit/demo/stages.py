@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from tokkit.analysis.report import write_bytes_atomic
+from tokkit.demo.folder import PROBE_CHECK, load_decisions, write_json
 from tokkit.demo.settings import DEFAULT, DemoSettings
 from tokkit.errors import UsageError
 
-PROBE_CHECK = "probe_check"  # eval/probe_check.json: not a tokenizer's results
 PROBE_CHECK_TOKENIZER = "vqgan-tiny"  # the tokenizer the probe-check ladder is built from
 
 
@@ -73,12 +73,6 @@ class Study:
     @property
     def probe_check_json(self) -> Path:
         return self.out / "eval" / f"{PROBE_CHECK}.json"
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    from tokkit.metrics.compare import _strict
-
-    write_bytes_atomic(path, (json.dumps(_strict(obj), indent=2) + "\n").encode())
 
 
 def _label(path: Path, taken: set[str]) -> str:
@@ -237,14 +231,6 @@ def _save_arrays(path: Path, arrays: dict[str, Any]) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def load_arrays(path: Path) -> dict[str, np.ndarray]:
-    """``eval/NAME_arrays.npz`` back as a dict (empty when the file is missing: an older run)."""
-    if not path.is_file():
-        return {}
-    with np.load(io.BytesIO(path.read_bytes())) as z:
-        return {k: z[k] for k in z.files}
-
-
 def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     """Recon, stability and generation of one tokenizer -> eval/NAME.json (+ NAME_images.npz, NAME_arrays.npz)."""
     from tokkit.data.transforms import to_uint8
@@ -276,7 +262,7 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     row = make_row(name, str(ckpt), rec, stab, gen, s.mid_snr)
     gen_result = gen.pop("result")
     gen.pop("samples")
-    _write_json(
+    write_json(
         study.eval_json(name),
         {"row": row, "recon": rec, "stability": stab, "generation": gen_result, "probe": gen, "counts": counts},
     )
@@ -309,7 +295,7 @@ def _probe_check(study: Study, ckpt: Path, feats: Any) -> None:
         fid_features=feats,
         use_cache=True,
     )
-    _write_json(study.probe_check_json, {"tokenizer": PROBE_CHECK_TOKENIZER, "checkpoint": str(ckpt), **result})
+    write_json(study.probe_check_json, {"tokenizer": PROBE_CHECK_TOKENIZER, "checkpoint": str(ckpt), **result})
 
 
 def _inspect(study: Study, name: str, ckpt: Path) -> None:
@@ -349,7 +335,7 @@ def _check_settings(out: Path, settings: DemoSettings, extra: dict[str, Path]) -
                 hint="give another --out, or delete the folder to start over",
             )
         return
-    _write_json(path, record)
+    write_json(path, record)
 
 
 def plan(study: Study, feats: Callable[[], Any]) -> list[Stage]:
@@ -373,31 +359,6 @@ def plan(study: Study, feats: Callable[[], Any]) -> list[Stage]:
         report = study.out / "inspect" / name / "report.html"
         stages.append(Stage(f"inspect {name}", report, lambda n=name, c=ckpt: _inspect(study, n, c)))
     return stages
-
-
-def load_rows(out: str | Path) -> list[dict[str, Any]]:
-    """The comparison rows of a finished (or partly finished) demo folder, in the demo's order."""
-    out = Path(out)
-    path = out / "demo.json"
-    if path.is_file():
-        return json.loads(path.read_text())["rows"]
-    settings = out / "settings.json"
-    if not settings.is_file():
-        raise UsageError(f"'{out}' holds no demo run", hint="run tokkit demo --out DIR first")
-    return [json.loads(p.read_text())["row"] for p in tokenizer_jsons(out)]
-
-
-def load_decisions(out: str | Path) -> list[dict[str, Any]]:
-    """The paired decisions of a demo folder's last report (``demo.json``); empty before the first report."""
-    path = Path(out) / "demo.json"
-    if not path.is_file():
-        return []
-    return json.loads(path.read_text()).get("decisions") or []
-
-
-def tokenizer_jsons(out: Path) -> list[Path]:
-    """``out/eval/NAME.json`` of every evaluated tokenizer, by name (not probe_check.json)."""
-    return [p for p in sorted((Path(out) / "eval").glob("*.json")) if p.stem != PROBE_CHECK]
 
 
 def run_demo(
@@ -449,7 +410,7 @@ def run_demo(
                 ran.append(stage.name)
                 # wall and CPU seconds (all threads) of the run that finished the stage
                 times[stage.name] = {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
-                _write_json(times_path, times)
+                write_json(times_path, times)
             bar.advance(1)
         bar.update(f"tokkit demo [{len(stages) + 1}/{len(stages) + 1}] report")
         rows = [json.loads(study.eval_json(n).read_text())["row"] for n in study.checkpoints()]

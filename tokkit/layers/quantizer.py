@@ -294,6 +294,16 @@ class VectorQuantizer(nn.Module):
         with _Fp32(indices.device):
             return self.project_out(self.lookup(indices))
 
+    @torch.no_grad()
+    def snap(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Code-space vectors (B, D, h, w) -> (indices (B, h, w), their code vectors (B, D, h, w)): the
+        nearest code of each, after the same normalisation as training (cosine codebooks)."""
+        with _Fp32(z.device):
+            b, d, h, w = z.shape
+            flat = self.codebook.prepare(z.float().permute(0, 2, 3, 1)).reshape(-1, d)
+            idx = nearest(flat, self.codebook.codes()).view(b, h, w)
+            return idx, self.lookup(idx)
+
     def forward(self, x: torch.Tensor) -> VQResult:
         with _Fp32(x.device):
             z = self.features(x)

@@ -13,7 +13,7 @@ One pass over the first N images computes, for the latents a generator would mod
 - equivariance (EQ-VAE, arXiv 2502.09509): PSNR(decode(T(encode(x))), T(x)) for T in scale 0.5 / 0.75
   (bilinear on latents, area on images), rot90 and a horizontal flip, beside T = identity (the plain
   reconstruction). Discrete and multi-scale tokenizers: T acts on the quantized vectors, re-quantized
-  with ``tok.quantize``. Measured on the held-out images (every 5th, the probe's split rule);
+  with ``tok.requantize``. Measured on the held-out images (every 5th, the probe's split rule);
 - interpolation (iFID, arXiv 2603.05630): FD(held-out images, decode(slerp(z_i, z_j, 0.5))) with z_j
   drawn uniformly (seeded) among the 10 training latents nearest to z_i by cosine similarity (iFID
   draws with probability softmax(-MSE)), beside rFID (held-out reconstructions vs held-out images)
@@ -194,10 +194,10 @@ def transform(name: str, t: torch.Tensor, latent: bool) -> torch.Tensor:
 
 def decode_vectors(tok: Tokenizer, v: torch.Tensor) -> torch.Tensor:
     """Images from latent maps v (B, C, h, w): continuous tokenizers decode them; discrete and multi-scale
-    ones re-quantize them with ``tok.quantize`` first (NotImplementedError when they have none)."""
+    ones re-quantize them with ``tok.requantize`` first (NotImplementedError when they have none)."""
     if tok.kind == "continuous":
         return tok.decode(TokenBatch("continuous", latents=v))
-    q = tok.quantize(v)
+    q = tok.requantize(v)
     return tok.decode(TokenBatch(tok.kind, indices=q.indices, quantized=q.quantized))
 
 

@@ -105,6 +105,11 @@ class Tokenizer(nn.Module, ABC):
     def quantize(self, features: torch.Tensor) -> QuantizeOutput:
         raise NotImplementedError(f"{type(self).__name__} has no quantizer")
 
+    def requantize(self, vectors: torch.Tensor) -> QuantizeOutput:
+        """Tokens of vectors in the space of ``TokenBatch.quantized`` (what latent diagnostics perturb and
+        interpolate). The same as ``quantize`` where that space is the quantizer's input space."""
+        return self.quantize(vectors)
+
     def forward(self, images: torch.Tensor) -> TrainOutput:  # training only
         raise NotImplementedError(f"{type(self).__name__} is not trainable")
 

@@ -139,6 +139,12 @@ class VQGAN(ConvTokenizer):
         r = self.quantizer(features)
         return QuantizeOutput(r.out, r.indices, r.losses, r.stats)
 
+    def requantize(self, vectors: torch.Tensor) -> QuantizeOutput:
+        """``vectors``: code space (B, code_dim, h, w), the space of ``TokenBatch.quantized`` (after the
+        input projection, which ``quantize`` applies to encoder outputs)."""
+        idx, z_q = self.quantizer.snap(vectors)
+        return QuantizeOutput(z_q, idx)
+
     def encode(self, images: torch.Tensor) -> TokenBatch:
         check_images(images, self.downsample_factor)
         r = self.quantizer(self.encoder(images))
