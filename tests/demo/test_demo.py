@@ -140,6 +140,7 @@ def test_rows_report_and_outputs(demo):
         assert {"psnr", "ssim", "real", "recon"} <= set(arrays.files)
         assert arrays["psnr"].shape == (10,) and arrays["recon"].dtype == np.float32
         assert arrays["real"].shape == arrays["recon"].shape and arrays["real"].shape[0] == 10
+        assert arrays["stability_centred_cosine"].shape == arrays["stability_latent_snr_db"].shape == (10,)
         gen = json.loads((out / "eval" / f"{name}.json").read_text())["generation"]
         assert len(gen["gfid_seeds"]) == len(gen["kid_seeds"]) == 2
     assert saved["rows"] == result["rows"]
@@ -155,6 +156,10 @@ def test_rows_report_and_outputs(demo):
     pairs = {(d["a"], d["b"]) for d in decisions}
     assert len(pairs) == len(NAMES) * (len(NAMES) - 1) // 2
     assert {"psnr", "ssim", "rfid", "gfid", "kid"} <= {d["measure"] for d in decisions}
+    # stability, paired over images on the vectors each row quotes: the verdict decides it
+    km_vq = {d["measure"] for d in decisions if {d["a"], d["b"]} == {"kmeans", "vqgan-tiny"}}
+    assert {"centred_cosine", "latent_snr_db", "change_rate", "cosine"} <= km_vq
+    assert "stability not decided" not in saved["verdict"] and "K-means tokens more stable: " in saved["verdict"]
     for d in decisions:
         assert d["verdict"] in (d["a"], d["b"], "inconclusive") and d["text"] in text
     assert "Paired decisions" in text
@@ -327,6 +332,48 @@ def test_verdict_wording_follows_the_decisions_not_the_point_estimates():
     # the point-estimate checks are still computed (they feed the stability clause)
     checks = {c.measure: c.holds for c in digit_checks([km, vq])}
     assert checks["centred cosine"] is True and checks["token change rate"] is False
+
+
+def test_verdict_decides_stability_by_the_paired_collapse_proof_measures():
+    """With per-image stability decisions (centred cosine, latent SNR) stability is a claim like the others;
+    the raw change rate and cosine are quoted beside it and decide nothing."""
+    from tokkit.demo.verdict import digit_verdict
+
+    km, vq, decisions = _verdict_case()
+    stab = [
+        _decision("centred_cosine", "kmeans", "vq", 0.4, 0.3, 0.5, 10, "images"),  # k-means more stable: resolved
+        _decision("latent_snr_db", "kmeans", "vq", 4.0, -1.0, 9.0, 10, "images", needed=25),  # inconclusive
+        _decision("change_rate", "kmeans", "vq", 0.2, 0.1, 0.3, 10, "images"),  # raw: decides nothing
+    ]
+    text = digit_verdict([km, vq], [*decisions, *stab])
+    head = text.split(". ")[0]
+    assert "stability holds against vq by centred cosine" in head and "point estimates only" not in head, text
+    assert "not resolved at this budget: stability against the rest, reconstruction against the rest" in head
+    assert "K-means tokens more stable: in part — centred cosine vs vq: holds, kmeans better by 0.4" in text
+    assert "latent SNR vs vq: not resolved at this budget (about 25 images would resolve a difference of 4)" in text
+    assert "point estimates that a collapsed latent can fake and that decide nothing: token change rate" in text
+    assert "raw cosine (higher is more stable) 0.8 k-means vs 0.99 vq" in text and "Stability: not decided" not in text
+    # the VQ resolved more stable by both: the claim does not hold
+    rev = [_decision(m, "kmeans", "vq", -1.0, -2.0, -0.5, 10, "images") for m in ("centred_cosine", "latent_snr_db")]
+    assert "K-means tokens more stable: does not hold" in digit_verdict([km, vq], [*decisions, *rev])
+
+
+def test_demo_stability_decisions_use_the_rows_vectors(tmp_path):
+    """eval/NAME_arrays.npz keeps the per-image stability values of the vectors the row quotes (the
+    pre-quantization features where there are some), at the quoted noise level."""
+    from tokkit.demo.rows import stability_arrays
+
+    per_snr = {"snr=15": {"change_rate": np.array([0.1, 0.3]), "cosine": np.array([0.5, 0.7]),
+                          "features_cosine": np.array([0.9, 0.8]), "features_centred_cosine": np.array([0.6, 0.4]),
+                          "features_latent_snr_db": np.array([3.0, 5.0])}}  # fmt: skip
+    feats = {"cosine_features": [0.85]}
+    got = stability_arrays(per_snr, feats, 15.0)
+    assert set(got) == {"stability_change_rate", "stability_cosine", "stability_centred_cosine",
+                        "stability_latent_snr_db"}  # fmt: skip
+    np.testing.assert_array_equal(got["stability_cosine"], [0.9, 0.8])  # the features, as the row quotes
+    quant = stability_arrays(per_snr, {"cosine_features": [None]}, 15.0)
+    np.testing.assert_array_equal(quant["stability_cosine"], [0.5, 0.7])
+    assert stability_arrays(per_snr, feats, 5.0) == {}
 
 
 def test_one_progress_display_drops_finished_inner_bars():

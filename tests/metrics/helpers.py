@@ -172,6 +172,21 @@ class PixFeatures:
         return {"network": "test-pixfeat", "spec": self.spec, "dim": self.dim, "implementation": "tests", "resize": ""}
 
 
+class CoarsePixFeatures(PixFeatures):
+    """24-d: 2x2 pooled colours and their squares (few enough dimensions for a full-rank FD from ~50 images)."""
+
+    spec = "test-pixfeat-coarse"
+    dim = 24
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        p = F.adaptive_avg_pool2d(images.double(), 2).flatten(1)
+        return torch.cat([p, p**2], 1)
+
+    def describe(self):
+        return {**super().describe(), "network": self.spec, "spec": self.spec, "dim": self.dim}
+
+
 NAMES = {
     "test-metrics-vq": lambda **kw: MetricVQ(VQConfig(**kw)),
     "test-metrics-msvq": lambda **kw: MetricMSVQ(VQConfig(**kw)),
@@ -181,19 +196,21 @@ NAMES = {
 
 @contextlib.contextmanager
 def registered(names: dict) -> Iterator[None]:
-    """Register the tokenizer factories ``names`` and the ``test-pixfeat`` FID network, then remove them."""
+    """Register the tokenizer factories ``names`` and the ``test-pixfeat(-coarse)`` FID networks, then remove them."""
     from tokkit.metrics.fid import FID_FEATURES
     from tokkit.tokenizers import TOKENIZERS, register_tokenizer
 
     for name, factory in names.items():
         register_tokenizer(name, factory)
     FID_FEATURES.register("test-pixfeat", PixFeatures)
+    FID_FEATURES.register("test-pixfeat-coarse", CoarsePixFeatures)
     try:
         yield
     finally:
         for name in names:
             TOKENIZERS.unregister(name)
         FID_FEATURES.unregister("test-pixfeat")
+        FID_FEATURES.unregister("test-pixfeat-coarse")
 
 
 def save_all(names: dict, root) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 from tokkit.analysis.report import Section, render_html, write_bytes_atomic
 from tokkit.demo import figures, verdict
 from tokkit.demo.folder import PROBE_CHECK, load_arrays, tokenizer_jsons, write_json
-from tokkit.demo.rows import stability_curves
+from tokkit.demo.rows import STABILITY_PREFIX, stability_curves
 from tokkit.demo.settings import DemoSettings
 
 COLUMNS = [
@@ -87,13 +87,23 @@ MEASURE_NAMES = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS", "rfid": "rFID
 
 def compute_decisions(out: str | Path, names: list[str], seed: int = 0) -> list[dict[str, Any]]:
     """Paired decisions between every pair of tokenizers (``compare_decisions``) from ``out/eval``:
-    per-image PSNR/SSIM/LPIPS and rFID features (NAME_arrays.npz), per-seed gFID/KID (NAME.json)."""
+    per-image PSNR/SSIM/LPIPS, stability values and rFID features (NAME_arrays.npz), per-seed gFID/KID
+    (NAME.json)."""
     from tokkit.metrics.decisions import compare_decisions
 
     out = Path(out)
     arrays = {n: load_arrays(out / "eval" / f"{n}_arrays.npz") for n in names}
-    generations = {n: json.loads((out / "eval" / f"{n}.json").read_text())["generation"] for n in names}
-    return compare_decisions(names, arrays, generations, seed=seed)
+    results = {n: json.loads((out / "eval" / f"{n}.json").read_text()) for n in names}
+    p = len(STABILITY_PREFIX)
+    stability = {n: {k[p:]: v for k, v in a.items() if k.startswith(STABILITY_PREFIX)} for n, a in arrays.items()}
+    return compare_decisions(
+        names,
+        arrays,
+        {n: r["generation"] for n, r in results.items()},
+        seed=seed,
+        stability_arrays=stability,
+        kinds={n: r["row"]["kind"] for n, r in results.items()},
+    )
 
 
 def load_probe_check(out: str | Path) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 Each figure comes with its uncertainty where the demo has one: PSNR and SSIM with the 95% interval
 of the mean over the evaluation images, gFID with its spread over the probe seeds (and each seed's
-value), the samples' KID with its standard error. Stability figures are point estimates.
+value), the samples' KID with its standard error. Stability figures are point estimates here; their
+per-image values (``stability_arrays``) give the paired stability decisions of the verdict.
 
 Stability figures are quoted at the demo's middle noise level (15 dB) and computed on the
 pre-quantization features where the tokenizer exposes them (the k-means tokenizer's encoder
@@ -19,6 +20,20 @@ from typing import Any
 def stability_vectors(stab: dict[str, Any]) -> str:
     """ "features" when the tokenizer exposes pre-quantization features, else "quantized"."""
     return "features" if any(v is not None for v in stab["cosine_features"]) else "quantized"
+
+
+STABILITY_PREFIX = "stability_"  # NAME_arrays.npz keys of the per-image stability values
+
+
+def stability_arrays(per_snr: dict[str, Any], stab: dict[str, Any], mid: float) -> dict[str, Any]:
+    """The per-image stability values (``evaluate_stability(arrays_out=...)``) at the quoted noise level,
+    for the vectors the row quotes (the pre-quantization features where there are some), under the
+    decision measures' names prefixed ``stability_``: {"stability_change_rate": (N,), ...}."""
+    values = per_snr.get(f"snr={mid:g}", {})
+    prefix = "features_" if stability_vectors(stab) == "features" else ""
+    out = {"change_rate": values.get("change_rate")}
+    out.update({m: values.get(prefix + m) for m in ("cosine", "centred_cosine", "latent_snr_db")})
+    return {STABILITY_PREFIX + k: v for k, v in out.items() if v is not None}
 
 
 def stability_curves(stab: dict[str, Any]) -> dict[str, list[float | None]]:

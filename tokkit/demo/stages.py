@@ -224,8 +224,8 @@ def _code_counts(tok: Any, study: Study) -> list[list[int]]:
 
 
 def _save_arrays(path: Path, arrays: dict[str, Any]) -> None:
-    """The per-image values (psnr, ssim, lpips) and features (real, recon) that paired decisions
-    resample, float32, atomically (an absent array is left out)."""
+    """The per-image values (psnr, ssim, lpips, stability_*) and features (real, recon) that paired
+    decisions resample, float32, atomically (an absent array is left out)."""
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v, dtype=np.float32) for k, v in arrays.items() if v is not None})
     write_bytes_atomic(path, buf.getvalue())
@@ -234,7 +234,7 @@ def _save_arrays(path: Path, arrays: dict[str, Any]) -> None:
 def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     """Recon, stability and generation of one tokenizer -> eval/NAME.json (+ NAME_images.npz, NAME_arrays.npz)."""
     from tokkit.data.transforms import to_uint8
-    from tokkit.demo.rows import make_row
+    from tokkit.demo.rows import make_row, stability_arrays
     from tokkit.device import seed_everything
     from tokkit.io.checkpoint import load_tokenizer
     from tokkit.metrics.recon import evaluate_recon
@@ -248,7 +248,11 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     rec = evaluate_recon(
         tok, s.eval_data, fid_features=feats, device=study.device, allow_no_decoder=True, arrays_out=arrays, **common
     )
-    stab = evaluate_stability(tok, s.eval_data, snr_db=s.snr_db, seed=s.seed, device=study.device, **common)
+    per_snr: dict[str, Any] = {}
+    stab = evaluate_stability(
+        tok, s.eval_data, snr_db=s.snr_db, seed=s.seed, device=study.device, arrays_out=per_snr, **common
+    )
+    arrays.update(stability_arrays(per_snr, stab, s.mid_snr))
     seed_everything(s.seed)
     gen = _generation_stage(tok, study, feats)
     images = _images(tok, study)

@@ -89,12 +89,16 @@ def digit_checks(rows: list[dict[str, Any]]) -> list[Check]:
     ]
 
 
-# the claims decided by paired decisions: (claim, decision measure = row key, label, k-means should win)
+# the claims decided by paired decisions: (claim, decision measure, label, k-means should win). Stability
+# is decided by the two measures a collapsed latent cannot fake (per image, on the vectors the rows quote).
 DECIDED: list[tuple[str, str, str, bool]] = [
+    ("stability", "centred_cosine", "centred cosine", True),
+    ("stability", "latent_snr_db", "latent SNR", True),
     ("generation", "gfid", "gFID", True),
     ("reconstruction", "rfid", "rFID", False),
     ("reconstruction", "psnr", "PSNR", False),
 ]
+ROW_KEYS = {"centred_cosine": "cosine_centred"}  # decision measure -> its row key, where they differ
 WORDING = {
     "stability": "k-means tokens more stable",
     "generation": "k-means tokens easier to generate from",
@@ -141,7 +145,8 @@ def _outcome(claim: str, measure: str, label: str, km_wins: bool, km: dict, vq: 
 
     d = find_decision(decisions, measure, km["tokenizer"], vq["tokenizer"])
     if d is None:
-        if km.get(measure) is None or vq.get(measure) is None:
+        key = ROW_KEYS.get(measure, measure)
+        if km.get(key) is None or vq.get(key) is None:
             return Outcome(claim, label, vq["tokenizer"], "not measured", "no value on one side")
         return Outcome(claim, label, vq["tokenizer"], NOT_RESOLVED, "no paired decision on this run")
     if d["verdict"] in (km["tokenizer"], vq["tokenizer"]):
@@ -151,14 +156,27 @@ def _outcome(claim: str, measure: str, label: str, km_wins: bool, km: dict, vq: 
     return Outcome(claim, label, vq["tokenizer"], NOT_RESOLVED, _unresolved(d))
 
 
+def stability_decided(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | None) -> bool:
+    """Whether the run has paired stability decisions between the k-means row and a VQ row (runs made
+    before the per-image stability values were kept have none: their stability is point estimates only)."""
+    km, vqs = split_rows(rows)
+    stab = {m for c, m, _, _ in DECIDED if c == "stability"}
+    return km is not None and any(
+        find_decision(decisions or [], m, km["tokenizer"], vq["tokenizer"]) for m in stab for vq in vqs
+    )
+
+
 def digit_outcomes(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | None = None) -> list[Outcome]:
-    """Every decided measure of DiGIT's generation and reconstruction claims against every VQ row."""
+    """Every decided measure of DiGIT's claims against every VQ row (stability only where the run has
+    paired stability decisions)."""
     km, vqs = split_rows(rows)
     if km is None or not vqs:
         return []
+    claims = {"generation", "reconstruction"} | ({"stability"} if stability_decided(rows, decisions) else set())
     return [
         _outcome(claim, measure, label, km_wins, km, vq, decisions or [])
         for claim, measure, label, km_wins in DECIDED
+        if claim in claims
         for vq in vqs
     ]
 
@@ -181,11 +199,15 @@ def _resolved_summary(claim: str, outcomes: list[Outcome]) -> str:
     return f"{claim} " + ", ".join(bits)
 
 
-def _stability_clause(rows: list[dict[str, Any]]) -> str:
-    checks = [c for c in digit_checks(rows) if c.claim == "stability" and c.measured]
+def _stability_clause(rows: list[dict[str, Any]], decided: bool) -> str:
+    """Decided: the raw measures a collapsed latent can fake, named beside the decision and deciding
+    nothing. Not decided (an older run): every stability measure as a point estimate."""
+    checks = [c for c in digit_checks(rows) if c.claim == "stability" and c.measured and not (decided and c.robust)]
     if not checks:
-        return "Stability: not measured"
+        return "" if decided else "Stability: not measured"
     nums = "; ".join(f"{c.measure} ({c.better} is more stable) {c.numbers()}" for c in checks)
+    if decided:
+        return f"Beside it, point estimates that a collapsed latent can fake and that decide nothing: {nums}"
     return (
         "Stability: not decided (no per-image stability values are kept, so there is no paired interval) "
         f"— point estimates only: {nums}"
@@ -198,8 +220,10 @@ def digit_verdict(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | 
     reconstruction by rFID (paired bootstrap over images) and PSNR (paired t over images). A claim
     holds or does not hold against a VQ row only where the decision is resolved (its 95% interval
     excludes 0); otherwise it is "not resolved at this budget", with the number of seeds or images
-    that would resolve the observed difference. Stability has no paired interval yet: its point
-    estimates are quoted and decide nothing. Without ``decisions`` nothing is resolved.
+    that would resolve the observed difference. Stability is decided the same way by the centred cosine
+    and the latent SNR (paired over images; the raw change rate and cosine are quoted beside them and
+    decide nothing); a run without per-image stability values quotes its stability point estimates and
+    decides nothing by them. Without ``decisions`` nothing is resolved.
 
     The wording (what holds, what does not, what is open) depends only on the decisions' verdicts,
     not on the point estimates, so runs whose numbers differ slightly but resolve alike say the same."""
@@ -208,8 +232,9 @@ def digit_verdict(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | 
         return "DiGIT's ordering cannot be checked: this run needs a k-means tokenizer and at least one VQ tokenizer."
     km, vqs = split_rows(rows)
     snr = km.get("snr_quoted_db")
+    decided = stability_decided(rows, decisions)
     parts, resolved, open_, unmeasured = [], [], [], []
-    for claim in ("generation", "reconstruction"):
+    for claim in ("stability", "generation", "reconstruction") if decided else ("generation", "reconstruction"):
         os_ = [o for o in outcomes if o.claim == claim]
         state = claim_state(os_)
         if state in ("holds", "does not hold"):
@@ -230,12 +255,14 @@ def digit_verdict(rows: list[dict[str, Any]], decisions: list[dict[str, Any]] | 
         summary += f"; {NOT_RESOLVED}: {', '.join(open_)}"
     if unmeasured:
         summary += f"; not measured: {', '.join(unmeasured)}"
-    summary += "; stability not decided (point estimates only)"
+    if not decided:
+        summary += "; stability not decided (point estimates only)"
     vq_names = ", ".join(r["tokenizer"] for r in vqs)
     snr_text = f"; stability at {snr:g} dB" if snr is not None else ""
+    tail = [c for c in [_stability_clause(rows, decided)] if c]
     return (
         f"DiGIT's ordering on this data (k-means vs {vq_names}, decided by paired 95% intervals{snr_text}): "
-        f"{summary}. " + ". ".join([*parts, _stability_clause(rows)]) + "."
+        f"{summary}. " + ". ".join([*parts, *tail]) + "."
     )
 
 

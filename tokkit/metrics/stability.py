@@ -286,13 +286,15 @@ class _Tally:
         self.images.setdefault(key, []).append(np.asarray(v, np.float64))
 
     def per_image(self) -> dict[str, np.ndarray]:
-        """(N,) per-image values: change_rate, cosine, centred_cosine, latent_snr_db (quantized vectors);
+        """(N,) per-image values: change_rate, cosine, centred_cosine, latent_snr_db (quantized vectors) and,
+        when the tokenizer has pre-quantization features, the same three for them prefixed ``features_``;
         their means over images are the reported figures (the SNR: per image, 10 log10(spread / change))."""
-        out = {k: np.concatenate(v) for k, v in self.images.items() if k != "msc"}
-        spread = self.vec["quantized"].spread
-        if "msc" in self.images and spread is not None:
-            msc = np.concatenate(self.images["msc"])
-            out["latent_snr_db"] = 10 * np.log10(max(spread, 1e-300) / np.maximum(msc, 1e-300))
+        out = {k: np.concatenate(v) for k, v in self.images.items() if not k.endswith("msc")}
+        for prefix, key in (("", "quantized"), ("features_", "features")):
+            spread = self.vec[key].spread
+            if f"{prefix}msc" in self.images and spread is not None:
+                msc = np.concatenate(self.images[f"{prefix}msc"])
+                out[f"{prefix}latent_snr_db"] = 10 * np.log10(max(spread, 1e-300) / np.maximum(msc, 1e-300))
         return out
 
     def add(self, tok: Tokenizer, a: TokenBatch, b: TokenBatch, flip_back: bool) -> None:
@@ -320,9 +322,9 @@ class _Tally:
         for key, tally in self.vec.items():
             if va[key] is not None and vb[key] is not None:
                 got = tally.add(va[key], fb(vb[key]))
-                if key == "quantized":
-                    for k, v in got.items():
-                        self._keep(k, v)
+                prefix = "" if key == "quantized" else "features_"
+                for k, v in got.items():
+                    self._keep(prefix + k, v)
 
     def result(self, continuous: bool) -> dict[str, float | None]:
         if continuous:
@@ -507,8 +509,9 @@ def evaluate_stability(
     """Re-tokenize perturbed images and compare with the clean tokens.
 
     ``arrays_out``, when given, is filled with the per-image values of every perturbation
-    (``{"snr=15": {"change_rate": (N,), "cosine": ..., "centred_cosine": ..., "latent_snr_db": ...},
-    "shift_1px": {...}, ...}``), for paired comparisons.
+    (``{"snr=15": {"change_rate": (N,), "cosine": ..., "centred_cosine": ..., "latent_snr_db": ...,
+    "features_cosine": ..., ...}, "shift_1px": {...}, ...}``; ``features_*``: the pre-quantization features,
+    where the tokenizer has them), for paired comparisons.
 
     Returns {"snr_db", "token_change_rate", "cosine_quantized", "cosine_features",
     "cosine_quantized_centred", "cosine_features_centred", "latent_snr_db", "feature_snr_db", "baselines",
