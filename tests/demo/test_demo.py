@@ -95,8 +95,11 @@ def test_interrupted_demo_resumes_without_redoing_finished_stages(demo):
         "evaluate kmeans", "evaluate vqgan-tiny",
     ]  # fmt: skip
     assert result["ran"][0] == "evaluate vae-tiny" and result["ran"][-1] == "inspect extra-vq"
-    # probe-check runs once, after the evaluations, and its time is recorded like every stage's
-    assert result["ran"].index("probe-check vqgan-tiny") == result["ran"].index("evaluate extra-vq") + 1
+    # the latent diagnostics follow the evaluations; probe-check runs once, after them, and its time is
+    # recorded like every stage's
+    ran = result["ran"]
+    assert ran[ran.index("evaluate extra-vq") + 1 : ran.index("latent extra-vq") + 1] == [f"latent {n}" for n in NAMES]
+    assert ran.index("probe-check vqgan-tiny") == ran.index("latent extra-vq") + 1
     assert set(result["stage_times"]) == set(result["stages"]) - {"report"}
     assert (out / "eval" / "probe_check.json").is_file()
     for path, t in mtimes.items():
@@ -163,6 +166,13 @@ def test_rows_report_and_outputs(demo):
     for d in decisions:
         assert d["verdict"] in (d["a"], d["b"], "inconclusive") and d["text"] in text
     assert "Paired decisions" in text
+    # latent diagnostics beside gFID, with their baselines and the rank correlation over the 5 tokenizers
+    assert [r["tokenizer"] for r in saved["latent"]] == NAMES and "Latent diagnostics (eval latent)" in text
+    for r in saved["latent"]:
+        assert (out / "latent" / f"{r['tokenizer']}.json").is_file() and r["identity_psnr"] is not None
+        assert 0 <= r["high_freq_share"] <= 1 and r["rgb_high_freq_share"] > 0 and r["gfid"] is not None
+    corr = saved["diagnostic_correlations"]
+    assert corr["n_tokenizers"] == 5 and "weak evidence" in text and set(corr["spearman"]) >= {"interp_fid"}
     # probe-check: stored, in demo.json, and shown with its sentence
     pc = json.loads((out / "eval" / "probe_check.json").read_text())
     assert pc["levels"] == [0.0, 0.6] and pc["tokenizer"] == "vqgan-tiny" and saved["probe_check"] == pc

@@ -302,6 +302,10 @@ def test_diffusers_recorded_scale_and_shift_are_read(tmp_path):
         import_checkpoint("diffusers-vae", tmp_path / style, tmp_path / f"{style}-out")
         tok = load_tokenizer(tmp_path / f"{style}-out")
         assert L.config_affine(tok) == (pytest.approx(scale), pytest.approx(shift))
+    # the whole diagnostic on the imported SD-style file: every key, the recorded scale beside the suggested one
+    r = L.evaluate_latent(load_tokenizer(tmp_path / "sd-out"), _images(8, 16), batch_size=4, fid_features=PixFeatures())
+    _assert_complete(r)
+    assert r["config_scale"] == pytest.approx(0.18215) and r["suggested_scale"] > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,3 +361,51 @@ def test_vqgan_requantizes_code_space_vectors(images, quant_proj):
     r = L.evaluate_latent(tok, images, batch_size=8, fid_features=PixFeatures())
     assert r["identity_psnr"] is not None and r["equivariance_psnr"]["flip"] is not None
     assert r["interp_fid"] is not None
+
+
+def test_tokenizer_without_decoder_gets_reasons_not_zeros(images):
+    """A k-means tokenizer without a pixel decoder: the weight-free measures are computed, every measure
+    that needs decoding is null with the reason (never 0)."""
+    from tokkit.tokenizers import create_tokenizer
+
+    tok = create_tokenizer("kmeans", encoder="pixels", layer=4, image_size=16, codebook_size=6, dim=48)
+    tok.set_centroids(torch.randn(6, 48, generator=torch.Generator().manual_seed(0)))
+    assert not tok.can_decode
+    r = L.evaluate_latent(tok, images, batch_size=8, fid_features=PixFeatures())
+    assert r["equivariance_psnr"] is None and r["identity_psnr"] is None
+    assert "no pixel decoder" in r["equivariance_reasons"]["all"]
+    for key in ("rfid", "interp_fid"):
+        assert r[key] is None and "no pixel decoder" in r[f"{key.split('_')[0]}_reason"], key
+    assert 0 < r["high_freq_share"] < 1 and r["global_std"] > 0 and r["features"] is not None
+
+
+def _assert_complete(r: dict) -> None:
+    """Every diagnostic is a number, or null with its reason."""
+    assert set(r["equivariance_psnr"]) == {"scale_0.5", "scale_0.75", "rot90", "flip"}
+    for k, v in r["equivariance_psnr"].items():
+        assert (v is not None and math.isfinite(v)) or k in r["equivariance_reasons"], (k, r["equivariance_reasons"])
+    for key in ("latent_mean", "latent_std", "global_std", "suggested_scale", "spectrum", "high_freq_share",
+                "rgb_high_freq_share", "noise_high_freq_share", "identity_psnr"):  # fmt: skip
+        assert r[key] is not None, key
+    assert (r["rfid"] is not None) or r["rfid_reason"]
+    assert (r["interp_fid"] is not None) or r["interp_reason"]
+
+
+@pytest.mark.parametrize("family", ["vqgan-tiny", "vae-tiny", "msvq-tiny"])
+def test_every_trainable_family_gets_every_diagnostic(family):
+    """Issue 18, done when: all keys for a KL-VAE, a VQGAN and a multi-scale tokenizer made by tokkit. The
+    multi-scale quantizer's scales end at the latent grid, so a rescaled map cannot be re-quantized: those
+    two transforms are null with that reason; every other measure is a number."""
+    from tokkit.tokenizers import create_tokenizer
+
+    torch.manual_seed(0)
+    kw = {"patch_nums": [1, 2, 4]} if family == "msvq-tiny" else {}
+    tok = create_tokenizer(family, **kw).eval()
+    r = L.evaluate_latent(tok, _images(10, 32), batch_size=8, fid_features=PixFeatures())
+    _assert_complete(r)
+    assert r["rfid"] is not None and r["interp_fid"] is not None
+    missing = {k for k, v in r["equivariance_psnr"].items() if v is None}
+    assert missing == ({"scale_0.5", "scale_0.75"} if family == "msvq-tiny" else set())
+    if family == "msvq-tiny":
+        assert "last scale 4" in r["equivariance_reasons"]["scale_0.5"]
+    assert (r["features"] is None) == (family == "vae-tiny")

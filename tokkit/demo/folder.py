@@ -4,6 +4,7 @@ out/settings.json             the settings of the run (a rerun with others is re
 out/eval/NAME.json            one tokenizer's row and results
 out/eval/NAME_arrays.npz      its per-image and per-seed values (what paired decisions need)
 out/eval/probe_check.json     the probe-check ladder (not a tokenizer)
+out/latent/NAME.json          one tokenizer's latent diagnostics (eval latent)
 out/demo.json                 the report's rows, verdict and decisions
 """
 
@@ -54,6 +55,11 @@ def load_decisions(out: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return json.loads(path.read_text()).get("decisions") or []
+
+
+def latent_json(out: str | Path, name: str) -> Path:
+    """``out/latent/NAME.json``: one tokenizer's ``evaluate_latent`` result."""
+    return Path(out) / "latent" / f"{name}.json"
 
 
 def tokenizer_jsons(out: Path) -> list[Path]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from tokkit.analysis.report import Section, render_html, write_bytes_atomic
 from tokkit.demo import figures, verdict
-from tokkit.demo.folder import PROBE_CHECK, load_arrays, tokenizer_jsons, write_json
+from tokkit.demo.folder import PROBE_CHECK, latent_json, load_arrays, tokenizer_jsons, write_json
 from tokkit.demo.rows import STABILITY_PREFIX, stability_curves
 from tokkit.demo.settings import DemoSettings
 
@@ -106,6 +106,31 @@ def compute_decisions(out: str | Path, names: list[str], seed: int = 0) -> list[
     )
 
 
+def load_latent(out: str | Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per row with a latent/NAME.json: its ``latent_row``; empty for a run made before the latent stage."""
+    paths = [(r, latent_json(out, r["tokenizer"])) for r in rows]
+    return [latent_row(r, json.loads(p.read_text())) for r, p in paths if p.is_file()]
+
+
+def latent_row(row: dict[str, Any], lat: dict[str, Any]) -> dict[str, Any]:
+    """{"tokenizer", "gfid", the ``eval compare`` latent columns, their baselines, "reasons"} of one
+    ``evaluate_latent`` result."""
+    from tokkit.metrics.compare import latent_columns
+
+    reasons = dict(lat.get("equivariance_reasons") or {})
+    if lat.get("interp_reason"):
+        reasons["interp_fid"] = lat["interp_reason"]
+    return {
+        "tokenizer": row["tokenizer"],
+        "gfid": row.get("gfid"),
+        **latent_columns(lat),
+        "global_std": lat["global_std"],
+        "noise_high_freq_share": lat["noise_high_freq_share"],
+        "equivariance_rot90": (lat.get("equivariance_psnr") or {}).get("rot90"),
+        "reasons": reasons,
+    }
+
+
 def load_probe_check(out: str | Path) -> dict[str, Any] | None:
     """``out/eval/probe_check.json``, None when the demo ran none."""
     path = Path(out) / "eval" / f"{PROBE_CHECK}.json"
@@ -173,13 +198,18 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
     decisions = compute_decisions(out, names, settings.seed)
     pc = load_probe_check(out)
     text = verdict.digit_verdict(rows, decisions)
+    latent = load_latent(out, rows)
+    correlations = _correlations(latent)
     sections = [Section("Answer", text=text), *_comparison_sections(rows, decisions)]
+    if latent:
+        sections.append(_latent_section(latent, correlations))
     if pc is not None:
         sections.append(_probe_check_section(pc))
     sections += _figure_sections(rows, results, settings)
     sections.append(_protocol_section(out, settings, rows))
     html = render_html("tokkit demo", f"{len(rows)} tokenizers on {settings.data}, one protocol", sections)
-    write_json(out / "demo.json", {"rows": rows, "verdict": text, "decisions": decisions, "probe_check": pc})
+    write_json(out / "demo.json", {"rows": rows, "verdict": text, "decisions": decisions, "probe_check": pc,
+                                   "latent": latent, "diagnostic_correlations": correlations})  # fmt: skip
     page = out / "index.html"
     write_bytes_atomic(page, html.encode("utf-8"))
     return page
@@ -207,6 +237,51 @@ def _comparison_sections(rows: list[dict[str, Any]], decisions: list[dict[str, A
             "reads its claims from these rows only.",
         ),
     ]
+
+
+def _correlations(latent: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from tokkit.metrics.compare import diagnostic_correlations
+
+    return diagnostic_correlations(latent)
+
+
+LATENT_TABLE = [
+    ("tokenizer", "tokenizer"),
+    ("gfid", "gFID (probe)"),
+    ("global_std", "latent std"),
+    ("suggested_scale", "suggested scale"),
+    ("high_freq_share", "high-freq share"),
+    ("rgb_high_freq_share", "RGB high-freq share"),
+    ("noise_high_freq_share", "white-noise high-freq share"),
+    ("equivariance_scale_0.5", "equivariance PSNR, scale 0.5"),
+    ("equivariance_rot90", "equivariance PSNR, rot90"),
+    ("identity_psnr", "identity PSNR"),
+    ("interp_fid", "interpolation FID"),
+    ("interp_rfid", "held-out rFID"),
+]
+
+
+def _latent_section(latent: list[dict[str, Any]], correlations: dict[str, Any] | None) -> Section:
+    """The latent diagnostics beside the probe's gFID, each with its baseline, and their rank correlation."""
+    cell = lambda r, k: "n/a" if r.get(k) is None else (_g(r[k]) if isinstance(r[k], float) else r[k])  # noqa: E731
+    tables = [("", [h for _, h in LATENT_TABLE], [[cell(r, k) for k, _ in LATENT_TABLE] for r in latent])]
+    text = "No correlation with gFID: fewer than 3 tokenizers."
+    if correlations is not None:
+        sp = correlations["spearman"]
+        tables.append(("Spearman rank correlation with gFID", ["diagnostic", "rho", "p", "tokenizers"],
+                       [[k, "n/a" if v["rho"] is None else _g(v["rho"]), "n/a" if v["p"] is None else _g(v["p"]),
+                         v["n"]] for k, v in sp.items()]))  # fmt: skip
+        text = correlations["warning"] + "."
+    reasons = "; ".join(f"{r['tokenizer']} {k}: {v}" for r in latent for k, v in r["reasons"].items())
+    return Section(
+        "Latent diagnostics (eval latent)",
+        text=text,
+        tables=tables,
+        note="Each beside its baseline: the high-frequency share (bands 8-15 of the normalised DCT power) of the "
+        "latents beside that of the RGB images and of white noise; equivariance PSNR(decode(T(z)), T(x)) beside "
+        "the identity (the plain reconstruction); the FID of decoded slerp midpoints beside the held-out rFID; "
+        "point estimates over the held-out images." + (f" Not computed: {reasons}." if reasons else ""),
+    )
 
 
 def _probe_check_section(pc: dict[str, Any]) -> Section:

@@ -3,6 +3,7 @@
     fit k-means -> train its pixel decoder -> train vqgan-tiny, vae-tiny, msvq-tiny
     -> per tokenizer: recon + stability + generation probe (``seeds`` probes) with gFID beside its
        real-data floor (eval/NAME.json, NAME_images.npz, NAME_arrays.npz: what paired decisions need)
+    -> per tokenizer: latent diagnostics (latent/NAME.json: statistics, spectrum, equivariance, iFID)
     -> once: probe-check on vqgan-tiny, the ladder of known order (eval/probe_check.json)
     -> per tokenizer: codebook inspection (inspect/NAME/)
     -> report: paired decisions between every pair of tokenizers, index.html + demo.json
@@ -29,7 +30,7 @@ import numpy as np
 import torch
 
 from tokkit.analysis.report import write_bytes_atomic
-from tokkit.demo.folder import PROBE_CHECK, load_decisions, write_json
+from tokkit.demo.folder import PROBE_CHECK, latent_json, load_decisions, write_json
 from tokkit.demo.settings import DEFAULT, DemoSettings
 from tokkit.errors import UsageError
 
@@ -69,6 +70,9 @@ class Study:
 
     def arrays_npz(self, name: str) -> Path:
         return self.out / "eval" / f"{name}_arrays.npz"
+
+    def latent_json(self, name: str) -> Path:
+        return latent_json(self.out, name)
 
     @property
     def probe_check_json(self) -> Path:
@@ -272,6 +276,22 @@ def _evaluate(study: Study, name: str, ckpt: Path, feats: Any) -> None:
     )
 
 
+def _latent(study: Study, name: str, ckpt: Path, feats: Any) -> None:
+    """Latent diagnostics of one tokenizer (``eval latent`` on the evaluation images, the same feature
+    network) -> latent/NAME.json."""
+    from tokkit.device import seed_everything
+    from tokkit.io.checkpoint import load_tokenizer
+    from tokkit.metrics.latent import evaluate_latent
+
+    s = study.settings
+    seed_everything(s.seed)
+    r = evaluate_latent(
+        load_tokenizer(ckpt, study.device), s.eval_data, num_images=s.eval_images, image_size=s.image_size,
+        batch_size=s.batch_size, fid_features=feats, device=study.device, seed=s.seed,
+    )  # fmt: skip
+    write_json(study.latent_json(name), r)
+
+
 def _probe_check(study: Study, ckpt: Path, feats: Any) -> None:
     """Probe-check once, on the ladder built from one tokenizer (``PROBE_CHECK_TOKENIZER``), with the
     demo's probe budget, samples, evaluation images, feature network and seeds (at least 2: a rung
@@ -352,6 +372,10 @@ def plan(study: Study, feats: Callable[[], Any]) -> list[Stage]:
     for name, ckpt in ckpts.items():
         stages.append(
             Stage(f"evaluate {name}", study.eval_json(name), lambda n=name, c=ckpt: _evaluate(study, n, c, feats()))
+        )
+    for name, ckpt in ckpts.items():
+        stages.append(
+            Stage(f"latent {name}", study.latent_json(name), lambda n=name, c=ckpt: _latent(study, n, c, feats()))
         )
     if PROBE_CHECK_TOKENIZER in ckpts and study.settings.probe_check_levels:
         ckpt = ckpts[PROBE_CHECK_TOKENIZER]
