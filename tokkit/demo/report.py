@@ -113,7 +113,7 @@ def load_latent(out: str | Path, rows: list[dict[str, Any]]) -> list[dict[str, A
 
 
 def latent_row(row: dict[str, Any], lat: dict[str, Any]) -> dict[str, Any]:
-    """{"tokenizer", "gfid", the ``eval compare`` latent columns, their baselines, "reasons"} of one
+    """{"tokenizer", "gfid", "rfid", the ``eval compare`` latent columns, their baselines, "reasons"} of one
     ``evaluate_latent`` result."""
     from tokkit.metrics.compare import latent_columns
 
@@ -123,6 +123,7 @@ def latent_row(row: dict[str, Any], lat: dict[str, Any]) -> dict[str, Any]:
     return {
         "tokenizer": row["tokenizer"],
         "gfid": row.get("gfid"),
+        "rfid": row.get("rfid"),  # the probe protocol's, as in the comparison table
         **latent_columns(lat),
         "global_std": lat["global_std"],
         "noise_high_freq_share": lat["noise_high_freq_share"],
