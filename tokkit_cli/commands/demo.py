@@ -14,7 +14,7 @@ def command(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for checkpoints, results and index.html.")] = Path(
         "runs/demo"
     ),
-    quick: Annotated[bool, typer.Option("--quick", help="A third of the budget: fewer training and probe steps, images and samples.")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A third of the budget (steps, images, samples).")] = False,
     tokenizer: Annotated[
         list[Path] | None,
         typer.Option("--tokenizer", "-t", help="Also evaluate this checkpoint (repeatable), e.g. an imported one."),
