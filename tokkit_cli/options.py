@@ -70,6 +70,14 @@ LatentsOpt = Annotated[
     Path | None,
     typer.Option("--latents", help="An (N, C, h, w) float .npy made elsewhere: the weight-free measures only."),
 ]
+CropOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--crop",
+        help="Eval preprocessing: center (resize shorter side + centre crop; the default) or adm "
+        "(guided-diffusion's center_crop_arr, as LlamaGen / VAR / MAR evaluate ImageNet).",
+    ),
+]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute the real-image feature statistics.")]
 SnrOpt = Annotated[str, typer.Option("--snr-db", help="Noise levels in dB, comma separated ('inf' = no noise).")]
 SamplesOpt = Annotated[

@@ -275,6 +275,7 @@ def evaluate_generation(
     head: str | None = None,
     classes: bool = False,
     seeds: int = 1,
+    crop: str | None = None,
 ) -> dict[str, Any]:
     """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
     sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
@@ -290,14 +291,15 @@ def evaluate_generation(
         raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}")
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     tok, source, n, size, dev, warnings = (
         inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
     )  # fmt: skip
     order, head = resolve_probe(tok, order, head)
     if n < 2:
         raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
-    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
+    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.transform_name(source),
+                                **C.fingerprints(source, n, weights),
                                 "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
                                 "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
                                 "threads": thread_settings(),

@@ -254,6 +254,7 @@ def _load_all(
     weights: str | Path | None,
     lpips_weights: str | Path | None,
     device: str | torch.device,
+    crop: str | None = None,
 ) -> _Setup:
     """Load every tokenizer and check size and orders first: a bad path or order fails before hours of work."""
     from tokkit.device import resolve_device
@@ -266,7 +267,7 @@ def _load_all(
         raise UsageError("give at least one tokenizer checkpoint to compare")
     paths = [Path(t) for t in tokenizers]
     dev = resolve_device(device) if isinstance(device, str) else device
-    source = C.resolve_source(data)
+    source = C.resolve_source(data, crop)
     toks = [C.resolve_tokenizer(p, dev) for p in paths]
     size = _common_image_size(toks, source, image_size)
     order_list: list[str | None] = list(dict.fromkeys(orders)) if orders else [None]
@@ -399,7 +400,8 @@ def _compare_protocol(
         "data": getattr(setup.source, "spec", str(data)),
         "num_images": n_used,
         "image_size": setup.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(setup.source),
+        **C.fingerprints(setup.source, n_used if isinstance(n_used, int) else None, setup.feats),
         "fid_features": setup.feats.describe(),
         "snr_db": list(snr_db),
         "probe": dataclasses.asdict(probe),
@@ -462,6 +464,7 @@ def compare_tokenizers(
     head: str | None = None,
     classes: bool = False,
     seeds: int = 3,
+    crop: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate every checkpoint with one protocol and write the comparison files into ``out``.
 
@@ -473,7 +476,7 @@ def compare_tokenizers(
     ``head``: the probe head for all of them (default: each order's default for the kind)."""
     from tokkit.generation import ProbeConfig
 
-    setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device)
+    setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device, crop)
     probe = probe or ProbeConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -341,7 +341,8 @@ def _recon_protocol(
     return {
         "num_images": count,
         "image_size": inputs.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(inputs.source),
+        **C.fingerprints(inputs.source, count, side.feats),
         "data": getattr(inputs.source, "spec", str(data)),
         "tokenizer": C.tokenizer_info(inputs.tok),
         "pixels": "[0,1] RGB, reconstruction clamped and rounded to uint8, data_range 1",
@@ -393,8 +394,9 @@ def evaluate_recon(
     allow_no_decoder: bool = False,
     lpips_metric: tuple[Any, str | None] | None = None,
     arrays_out: dict[str, Any] | None = None,
+    crop: str | None = None,
 ) -> dict[str, Any]:
-    """Reconstruct the first ``num_images`` images and measure them.
+    """Reconstruct the first ``num_images`` images and measure them (``crop``: center | adm).
 
     Returns {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"} plus the
     uncertainty keys (``UNCERTAINTY_KEYS``: 95% t intervals of the per-image means, KID with its std,
@@ -409,7 +411,7 @@ def evaluate_recon(
     """
     from tokkit.metrics import _common as C
 
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     _check_recon_inputs(inputs.tok, inputs.image_size, allow_no_decoder)
     if not inputs.tok.can_decode:
         return _usage_only(inputs, batch_size, data)
@@ -509,7 +511,8 @@ def _usage_only(inputs: Any, batch_size: int, data: Any) -> dict[str, Any]:
         "protocol": {
             "num_images": count,
             "image_size": size,
-            "transform": C.TRANSFORM,
+            "transform": C.transform_name(source),
+            **C.fingerprints(source, count),
             "data": getattr(source, "spec", str(data)),
             "tokenizer": C.tokenizer_info(tok),
             "recon_unavailable": reason,

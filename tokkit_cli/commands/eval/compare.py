@@ -9,6 +9,7 @@ import typer
 
 from tokkit_cli.options import (
     ClassesOpt,
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -50,6 +51,7 @@ def command(
     lpips_weights: LpipsWeightsOpt = None,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Recon, stability and generation for several tokenizers under one protocol.
@@ -68,7 +70,6 @@ def command(
     from tokkit_cli.render import show
     from tokkit_cli.render.compare import render_compare
 
-    levels = parse_snr_list(snr_db)
     config = ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps)
     with session(seed):
         result = compare_tokenizers(
@@ -78,13 +79,14 @@ def command(
             num_images=num_images,
             image_size=image_size,
             batch_size=batch_size,
-            snr_db=levels,
+            snr_db=parse_snr_list(snr_db),
             samples=samples,
             probe=config,
             fid_features=fid_features,
             weights=weights,
             lpips_weights=lpips_weights,
             device=device,
+            crop=crop,
             seed=seed,
             orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
             head=head,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tokkit_cli.options import (
     ClassesOpt,
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -41,6 +42,7 @@ def command(
     no_cache: NoCacheOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Downstream generation probe: how well a small generator learns the tokens, and its gFID.
@@ -69,6 +71,7 @@ def command(
             fid_features=fid_features,
             weights=weights,
             device=device,
+            crop=crop,
             use_cache=not no_cache,
             seed=seed,
             order=order,

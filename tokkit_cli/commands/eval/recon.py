@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tokkit_cli.options import (
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -31,6 +32,7 @@ def command(
     no_cache: NoCacheOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
@@ -55,6 +57,7 @@ def command(
             weights=weights,
             lpips_weights=lpips_weights,
             device=device,
+            crop=crop,
             use_cache=not no_cache,
         )
     show(result, json, render_recon, tokenizer)
