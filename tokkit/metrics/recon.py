@@ -395,6 +395,7 @@ def evaluate_recon(
     lpips_metric: tuple[Any, str | None] | None = None,
     arrays_out: dict[str, Any] | None = None,
     crop: str | None = None,
+    ref_stats: str | Path | None = None,
 ) -> dict[str, Any]:
     """Reconstruct the first ``num_images`` images and measure them (``crop``: center | adm).
 
@@ -420,11 +421,18 @@ def evaluate_recon(
     )
     rfid = _rfid(side, values.count, inputs.warnings)
     uncertainty = _uncertainty(values, side, lp, rfid is not None, arrays_out)
-    return {
+    out = {
         **_summarise_recon(values, rfid, side, lp, usage, fid_features),
         **uncertainty,
         "protocol": _recon_protocol(inputs, data, batch_size, values, side, lp, usage),
     }
+    if ref_stats is not None:  # a separate key: rfid always compares with the same images' originals
+        from tokkit.metrics.ref_stats import ref_fd
+
+        info = ref_fd(ref_stats, side.feats, side.fake_acc.stats(), batch_size, inputs.device)
+        out["rfid_ref"] = info.pop("fd")
+        out["protocol"]["rfid_ref"] = info
+    return out
 
 
 def measure_recon(

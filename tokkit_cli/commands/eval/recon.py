@@ -14,6 +14,7 @@ from tokkit_cli.options import (
     LpipsWeightsOpt,
     NoCacheOpt,
     NumImagesOpt,
+    RefStatsOpt,
     SeedOpt,
     TokenizerOpt,
     session,
@@ -33,6 +34,7 @@ def command(
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
@@ -58,6 +60,7 @@ def command(
             lpips_weights=lpips_weights,
             device=device,
             crop=crop,
+            ref_stats=ref_stats,
             use_cache=not no_cache,
         )
     show(result, json, render_recon, tokenizer)
