@@ -55,3 +55,12 @@ def test_mismatch_and_empty_refused_one_line(cli, ckpts, tmp_path):
     err = r.stderr or r.stdout
     assert r.exit_code == 1 and "3-d statistics" in err and "Traceback" not in r.output
     assert len([ln for ln in err.strip().splitlines() if ln.strip()]) <= 2  # the error line (+ its hint)
+
+
+def test_generation_ref_stats_adds_gfid_ref(cli, ckpts, tmp_path):
+    ref = tmp_path / "ref.npz"
+    _json(cli("eval", "stats", DATA, "--image-size", "16", "--fid-features", "test-pixfeat", "--out", ref, "--json"))
+    args = ("eval", "generation", "-t", ckpts["test-metrics-vq"], "-d", DATA, "--probe-steps", "1", "--samples", "2",
+            "--fid-features", "test-pixfeat", "--json")  # fmt: skip
+    r = _json(cli(*args, "--ref-stats", ref))  # gfid itself: unchanged code path (test_cli_eval covers it)
+    assert r["gfid_ref"] > 0 and r["gfid"] is not None and r["protocol"]["gfid_ref"]["kind"] == "tokkit"

@@ -276,6 +276,7 @@ def evaluate_generation(
     classes: bool = False,
     seeds: int = 1,
     crop: str | None = None,
+    ref_stats: Any = None,
 ) -> dict[str, Any]:
     """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
     sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
@@ -313,6 +314,11 @@ def evaluate_generation(
     ref = None
     if samples > 0 and tok.can_decode:
         ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
+        if ref_stats is not None:  # gfid_ref: the samples against a reference file, beside gfid
+            from tokkit.metrics.ref_stats import load_ref_stats
+
+            ref["file"], kind = load_ref_stats(ref_stats, ref["feats"], batch_size, dev)
+            protocol["gfid_ref"] = {"file": str(ref_stats), "kind": kind, "ref_n": ref["file"].n}
     # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
     runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
                       warnings) for s in range(seed, seed + seeds)]  # fmt: skip
@@ -441,6 +447,10 @@ def _sample_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: To
 
     fake = sample_stats(images(1.0), feats, keep_features=True)
     scores: dict[str, float | None] = {**generation_scores(ref, fake), "gfid_guided": None}
+    if ref.get("file") is not None:
+        from tokkit.metrics.fid import frechet_distance_stats
+
+        scores["gfid_ref"] = frechet_distance_stats(fake, ref["file"])
     if labels is not None:
         guided = sample_stats(images(config.cfg_scale), feats)
         scores["gfid_guided"] = generation_scores(ref, guided)["gfid"]

@@ -208,6 +208,8 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
     row["kid"] = gen.get("kid")
     row["kid_std"] = gen.get("kid_std")
     row["gfid_guided"] = gen.get("gfid_guided")
+    if "gfid_ref" in gen:  # only with --ref-stats: other tables keep their columns
+        row["gfid_ref"] = gen["gfid_ref"]
     row["gfid_floor"] = gen["gfid_floor"]
     row["gfid_heldout"] = gen["gfid_heldout"]
     return row
@@ -225,6 +227,7 @@ class _Setup:
     feats: Any  # the FID feature network, shared
     lpips_metric: tuple[Any, str | None]  # (metric, reason) from create_lpips, shared
     device: torch.device
+    ref_stats: Any = None  # --ref-stats: every generation probe also reports gfid_ref against it
 
 
 def _common_image_size(toks: list[Any], source: Any, image_size: int | None) -> int:
@@ -380,7 +383,7 @@ def _measure_generation(
         seed_everything(seed)
         gens[o] = evaluate_generation(tok, setup.source, probe=probe, samples=samples, fid_features=setup.feats,
                                       use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
-                                      seeds=seeds, **common)  # fmt: skip
+                                      seeds=seeds, ref_stats=setup.ref_stats, **common)  # fmt: skip
     return gens
 
 
@@ -465,6 +468,7 @@ def compare_tokenizers(
     classes: bool = False,
     seeds: int = 3,
     crop: str | None = None,
+    ref_stats: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every checkpoint with one protocol and write the comparison files into ``out``.
 
@@ -477,6 +481,7 @@ def compare_tokenizers(
     from tokkit.generation import ProbeConfig
 
     setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device, crop)
+    setup.ref_stats = ref_stats
     probe = probe or ProbeConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

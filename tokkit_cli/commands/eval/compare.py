@@ -21,6 +21,7 @@ from tokkit_cli.options import (
     LpipsWeightsOpt,
     NumImagesOpt,
     ProbeStepsOpt,
+    RefStatsOpt,
     SamplesOpt,
     SeedOpt,
     SeedsOpt,
@@ -52,6 +53,7 @@ def command(
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Recon, stability and generation for several tokenizers under one protocol.
@@ -70,7 +72,6 @@ def command(
     from tokkit_cli.render import show
     from tokkit_cli.render.compare import render_compare
 
-    config = ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps)
     with session(seed):
         result = compare_tokenizers(
             tokenizers,
@@ -81,12 +82,13 @@ def command(
             batch_size=batch_size,
             snr_db=parse_snr_list(snr_db),
             samples=samples,
-            probe=config,
+            probe=ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps),
             fid_features=fid_features,
             weights=weights,
             lpips_weights=lpips_weights,
             device=device,
             crop=crop,
+            ref_stats=ref_stats,
             seed=seed,
             orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
             head=head,

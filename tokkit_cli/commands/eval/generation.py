@@ -17,6 +17,7 @@ from tokkit_cli.options import (
     NumImagesOpt,
     OrderOpt,
     ProbeStepsOpt,
+    RefStatsOpt,
     SamplesOpt,
     SeedOpt,
     SeedsOpt,
@@ -43,6 +44,7 @@ def command(
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Downstream generation probe: how well a small generator learns the tokens, and its gFID.
@@ -72,6 +74,7 @@ def command(
             weights=weights,
             device=device,
             crop=crop,
+            ref_stats=ref_stats,
             use_cache=not no_cache,
             seed=seed,
             order=order,
