@@ -51,3 +51,27 @@ def test_adm_crop_small_exact_and_differs_from_center() -> None:
 def test_unknown_crop_refused() -> None:
     with pytest.raises(ValueError, match="unknown crop"):
         eval_crop(np.zeros((8, 8, 3), np.uint8), 4, "nope")
+
+
+def test_pack_with_adm_crop_stores_adm_pixels_and_keeps_the_crop(tmp_path) -> None:
+    import h5py
+    from PIL import Image
+
+    from tokkit.data.pack import pack_images
+    from tokkit.data.sources import open_source
+    from tokkit.errors import UsageError
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "imgs"
+    root.mkdir()
+    imgs = [rng.integers(0, 256, (40, 61, 3), dtype=np.uint8) for _ in range(2)]
+    for i, a in enumerate(imgs):
+        Image.fromarray(a).save(root / f"{i}.png")
+    pack_images(str(root), tmp_path / "s.h5", 16, crop="adm")
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        for i, a in enumerate(imgs):
+            np.testing.assert_array_equal(f["images"][i], adm_crop(a, 16))
+    store = open_source(str(tmp_path / "s.h5"))
+    assert store.crop == "adm" and store.fingerprint().startswith("sha256:")
+    with pytest.raises(UsageError, match="repack"):
+        open_source(str(tmp_path / "s.h5"), crop="center")
