@@ -314,6 +314,7 @@ def evaluate_generation(
     ref = None
     if samples > 0 and tok.can_decode:
         ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
+        protocol["feature_weights_sha256"] = C.weights_sha256(ref["feats"])  # the file actually loaded
         if ref_stats is not None:  # gfid_ref: the samples against a reference file, beside gfid
             from tokkit.metrics.ref_stats import load_ref_stats
 
