@@ -70,6 +70,22 @@ LatentsOpt = Annotated[
     Path | None,
     typer.Option("--latents", help="An (N, C, h, w) float .npy made elsewhere: the weight-free measures only."),
 ]
+CropOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--crop",
+        help="Eval preprocessing: center (resize shorter side + centre crop; the default) or adm "
+        "(guided-diffusion's center_crop_arr, as LlamaGen / VAR / MAR evaluate ImageNet).",
+    ),
+]
+RefStatsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--ref-stats",
+        help="Reference statistics (.npz: tokkit eval stats, pytorch-fid mu/sigma, or an ADM batch arr_0): "
+        "also report the Frechet distance against them (rfid_ref / gfid_ref).",
+    ),
+]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Recompute the real-image feature statistics.")]
 SnrOpt = Annotated[str, typer.Option("--snr-db", help="Noise levels in dB, comma separated ('inf' = no noise).")]
 SamplesOpt = Annotated[

@@ -171,7 +171,11 @@ def _load_images(source: Any, rows: list[int], image_size: int) -> dict[int, np.
     out = {}
     for r in rows:
         img = source.read(int(r))
-        out[int(r)] = img if img.shape[0] == img.shape[1] == image_size else eval_crop(img, image_size)
+        out[int(r)] = (
+            img
+            if img.shape[0] == img.shape[1] == image_size
+            else eval_crop(img, image_size, getattr(source, "crop", "center"))
+        )
     return out
 
 

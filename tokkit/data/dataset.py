@@ -66,7 +66,7 @@ class ImageDataset(Dataset):
             return train_transform(img, self.image_size, rng)
         if img.shape[0] == img.shape[1] == self.image_size:
             return to_tensor(img)
-        return eval_transform(img, self.image_size)
+        return eval_transform(img, self.image_size, getattr(self.source, "crop", "center"))
 
 
 def default_workers(n_items: int) -> int:
@@ -105,7 +105,7 @@ def iter_batches(
             if arr.shape[1] == arr.shape[2] == image_size:
                 x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
             else:
-                x = torch.stack([eval_transform(a, image_size) for a in arr])
+                x = torch.stack([eval_transform(a, image_size, source.crop) for a in arr])
             yield b0, x, torch.arange(b0, b1)
         return
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=workers, persistent_workers=False)

@@ -86,20 +86,22 @@ def pack_images(
     overwrite: bool = False,
     chunk_rows: int = 64,
     verify: bool = False,
+    crop: str = "center",
 ) -> PackResult:
     """Write ``images`` (N, S, S, 3) uint8 with the eval crop (resize shorter side + center crop).
 
     Chunk by chunk, committing after each flush: memory holds one chunk, and ``resume`` continues
     a killed pack to the same bytes an uninterrupted pack writes.
     """
-    source = open_source(spec, verify=verify)
+    source = open_source(spec, verify=verify, crop=crop)
     n = len(source)
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
     labels = source.labels()
     identity = {
         "source_spec": spec,
         "image_size": int(image_size),
-        "transform": "resize-shorter+center-crop",
+        "transform": "resize-shorter+center-crop" if crop == "center" else "adm-center_crop_arr",
+        **({"crop": crop} if crop != "center" else {}),  # absent = center: older stores stay valid
         **label_identity(labels),
     }
     arrays = {"images": ((image_size, image_size, 3), np.uint8), "image_index": ((), np.int64)}
@@ -116,7 +118,7 @@ def pack_images(
                 crops, index = [], []
                 for i in range(c0, c1):
                     try:
-                        crops.append(eval_crop(source.read(i), image_size))
+                        crops.append(eval_crop(source.read(i), image_size, source.crop))
                         index.append(i)
                     except UnreadableImage as e:  # skipped at read time, by what the file is
                         source.note_skipped(i, str(e) or "unreadable")

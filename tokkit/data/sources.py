@@ -12,6 +12,7 @@ A source with no readable image is an error.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -38,6 +39,7 @@ class ImageSource(ABC):
     """An ordered set of readable images."""
 
     kind: str = ""
+    crop: str = "center"  # eval preprocessing: "center" | "adm" (tokkit.data.transforms.CROPS)
 
     def __init__(self, spec: str):
         self.spec = spec
@@ -65,7 +67,15 @@ class ImageSource(ABC):
 
     def identity(self) -> dict[str, Any]:
         """What names this data for caches and provenance."""
-        return {"spec": self.spec, "kind": self.kind, "num_images": len(self)}
+        out: dict[str, Any] = {"spec": self.spec, "kind": self.kind, "num_images": len(self)}
+        if self.crop != "center":  # only then: the cache keys of center-crop runs stay as they were
+            out["crop"] = self.crop
+        return out
+
+    def fingerprint(self, n: int | None = None) -> str:
+        """``data_fingerprint`` of the protocol: what fixes the first ``n`` images. Builtin sets are
+        deterministic functions of their spec, so the spec is the fingerprint."""
+        return f"spec:{self.spec}"
 
     def labels(self) -> tuple[np.ndarray, list[str]] | None:
         """Class labels, or None when the data has none: (``label`` (N,) int64 indexing ``classes``,
@@ -130,6 +140,15 @@ class FolderSource(ImageSource):
         """(H, W, 3) uint8; raises ``UnreadableImage`` when the file does not decode."""
         return read_image(self._paths[i])
 
+    def fingerprint(self, n: int | None = None) -> str:
+        """sha256 over the sorted relative paths and byte sizes of the first ``n`` readable files:
+        cheap at 50,000 files (no content read), and changes when a file is added, removed or rewritten
+        with another size."""
+        h = hashlib.sha256()
+        for p in self._paths[: len(self._paths) if n is None else n]:
+            h.update(f"{p.relative_to(self.root).as_posix()}\0{p.stat().st_size}\n".encode())
+        return "sha256:" + h.hexdigest()
+
     def name(self, i: int) -> str:
         return str(self._paths[i])
 
@@ -160,6 +179,7 @@ class H5ImageSource(ImageSource):
             self.attrs = store_attrs(f)
             self._n = int(f["images"].shape[0])
             self._shape = tuple(f["images"].shape[1:3])
+        self.crop = str(self.attrs.get("crop", "center"))  # the crop the store was packed with
         self._file = None  # opened lazily per process (h5py handles do not survive fork)
         self._pid = None
 
@@ -185,6 +205,16 @@ class H5ImageSource(ImageSource):
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "source_spec": self.attrs.get("source_spec")}
+
+    def fingerprint(self, n: int | None = None) -> str:
+        """sha256 of the whole store file (read once per process, ~1 s/GB)."""
+        if getattr(self, "_sha256", None) is None:
+            h = hashlib.sha256()
+            with open(self.path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+            self._sha256 = h.hexdigest()
+        return "sha256:" + self._sha256
 
     def labels(self) -> tuple[np.ndarray, list[str]] | None:
         """The ``labels`` dataset and ``classes`` attr that ``tokkit data pack`` stores for a
@@ -247,9 +277,30 @@ def parse_options(text: str | None) -> dict[str, str]:
 DATASETS: Registry[Callable[..., ImageSource]] = Registry("dataset", modules=("tokkit.data.builtin",))
 
 
-def open_source(spec: str, verify: bool = True) -> ImageSource:
+def open_source(spec: str, verify: bool = True, crop: str | None = None) -> ImageSource:
     """Resolve ``--data``: an existing folder or ``.h5`` file, or ``builtin:NAME[:key=value,...]``.
-    ``verify=False`` scans a folder by headers only (see the module doc)."""
+    ``verify=False`` scans a folder by headers only (see the module doc). ``crop`` (center | adm)
+    sets the eval preprocessing the source's images get (None: the source's own, center)."""
+    source = _open_source(spec, verify)
+    if crop is not None:
+        set_crop(source, crop)
+    return source
+
+
+def set_crop(source: ImageSource, crop: str) -> None:
+    """Choose the eval crop of ``source``; a packed store keeps the crop it was packed with."""
+    from tokkit.data.transforms import CROPS
+    from tokkit.errors import UsageError
+
+    if crop not in CROPS:
+        raise UsageError(f"unknown --crop {crop!r}; expected one of {', '.join(CROPS)}")
+    if isinstance(source, H5ImageSource) and crop != source.crop and source.attrs.get("image_size") is not None:
+        # its rows are already S x S crops: another crop cannot be applied after the fact
+        raise UsageError(f"'{source.spec}' was packed with --crop {source.crop}; repack it with --crop {crop}")
+    source.crop = crop
+
+
+def _open_source(spec: str, verify: bool) -> ImageSource:
     path = Path(spec).expanduser()
     if path.is_dir():
         return FolderSource(path, spec=spec, verify=verify)

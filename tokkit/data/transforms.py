@@ -47,7 +47,29 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def eval_crop(img: np.ndarray, size: int) -> np.ndarray:
+CROPS = ("center", "adm")
+
+
+def adm_crop(img: np.ndarray, size: int) -> np.ndarray:
+    """guided-diffusion's ImageNet preprocessing (used by LlamaGen, VAR, MAR): halve with a BOX
+    filter while the shorter side is >= 2 * size, then BICUBIC so the shorter side is size, then
+    the centre crop. Reimplemented; tests/fixtures/adm_crop checks it byte for byte."""
+    pil = Image.fromarray(img)
+    while min(pil.size) >= 2 * size:
+        pil = pil.resize((pil.size[0] // 2, pil.size[1] // 2), resample=Image.BOX)
+    scale = size / min(pil.size)
+    # round() as upstream (banker's rounding on .5): the fixture pins it
+    pil = pil.resize((round(pil.size[0] * scale), round(pil.size[1] * scale)), resample=Image.BICUBIC)
+    arr = np.asarray(pil)
+    top, left = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2
+    return arr[top : top + size, left : left + size]
+
+
+def eval_crop(img: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
+    if crop == "adm":
+        return adm_crop(img, size)
+    if crop != "center":
+        raise ValueError(f"unknown crop {crop!r}; expected one of {CROPS}")
     return center_crop(resize_shorter(img, size), size)
 
 
@@ -62,8 +84,8 @@ def train_crop(img: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarr
     return out
 
 
-def eval_transform(img: np.ndarray, size: int) -> torch.Tensor:
-    return to_tensor(eval_crop(img, size))
+def eval_transform(img: np.ndarray, size: int, crop: str = "center") -> torch.Tensor:
+    return to_tensor(eval_crop(img, size, crop))
 
 
 def train_transform(img: np.ndarray, size: int, rng: np.random.Generator) -> torch.Tensor:

@@ -171,6 +171,7 @@ def extract_features(
     num_workers: int | None = None,
     verify: bool = False,
     precision: str = "fp32",
+    crop: str | None = None,
 ) -> ExtractResult:
     """``precision``: "fp32", or "bf16" (the encoder under ``torch.autocast`` with bfloat16: the
     GPU setting for ViT-B and larger; features are stored in ``dtype`` either way)."""
@@ -187,10 +188,12 @@ def extract_features(
     enc = create_encoder(encoder, layer=layer, weights=weights, random_init=random_init, l2_normalize=l2_normalize)
     enc = enc.to(dev)
     size = int(image_size or enc.input_size)
-    source = open_source(data, verify=verify)
+    source = open_source(data, verify=verify, crop=crop)
     n = len(source)
     labels = source.labels()
     spec = _store_spec(enc, size, data, dtype, batch_size, precision, l2_normalize, weights, labels)
+    if source.crop != "center":  # absent = center, so stores written before --crop still resume
+        spec.identity["crop"] = source.crop
     mode = "resume" if resume else ("overwrite" if overwrite else "new")
 
     def writer(growable: bool) -> StoreWriter:

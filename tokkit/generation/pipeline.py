@@ -275,6 +275,8 @@ def evaluate_generation(
     head: str | None = None,
     classes: bool = False,
     seeds: int = 1,
+    crop: str | None = None,
+    ref_stats: Any = None,
 ) -> dict[str, Any]:
     """Run the generation probe ``seeds`` times (probe seeds ``seed .. seed+seeds-1``, each also its
     sampling seed) on the same tokens and the same real set. Returns {"order", "head", "gfid",
@@ -290,14 +292,15 @@ def evaluate_generation(
         raise UsageError(f"--samples must be 0 or at least 2 (a Frechet distance needs 2), got {samples}")
     if seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {seeds}")
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     tok, source, n, size, dev, warnings = (
         inputs.tok, inputs.source, inputs.num_images, inputs.image_size, inputs.device, inputs.warnings
     )  # fmt: skip
     order, head = resolve_probe(tok, order, head)
     if n < 2:
         raise DataError(f"the generation probe needs at least 2 images (train + held-out); got {n}")
-    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.TRANSFORM,
+    protocol: dict[str, Any] = {"num_images": n, "image_size": size, "transform": C.transform_name(source),
+                                **C.fingerprints(source, n, weights),
                                 "data": getattr(source, "spec", str(data)), "tokenizer": C.tokenizer_info(tok),
                                 "seed": seed, "seeds": list(range(seed, seed + seeds)), "device": str(dev),
                                 "threads": thread_settings(),
@@ -311,6 +314,12 @@ def evaluate_generation(
     ref = None
     if samples > 0 and tok.can_decode:
         ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
+        protocol["feature_weights_sha256"] = C.weights_sha256(ref["feats"])  # the file actually loaded
+        if ref_stats is not None:  # gfid_ref: the samples against a reference file, beside gfid
+            from tokkit.metrics.ref_stats import load_ref_stats
+
+            ref["file"], kind = load_ref_stats(ref_stats, ref["feats"], batch_size, dev)
+            protocol["gfid_ref"] = {"file": str(ref_stats), "kind": kind, "ref_n": ref["file"].n}
     # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
     runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
                       warnings) for s in range(seed, seed + seeds)]  # fmt: skip
@@ -439,6 +448,10 @@ def _sample_scores(tok: Tokenizer, model: Generator, tokens: TokenSet, train: To
 
     fake = sample_stats(images(1.0), feats, keep_features=True)
     scores: dict[str, float | None] = {**generation_scores(ref, fake), "gfid_guided": None}
+    if ref.get("file") is not None:
+        from tokkit.metrics.fid import frechet_distance_stats
+
+        scores["gfid_ref"] = frechet_distance_stats(fake, ref["file"])
     if labels is not None:
         guided = sample_stats(images(config.cfg_scale), feats)
         scores["gfid_guided"] = generation_scores(ref, guided)["gfid"]

@@ -12,6 +12,54 @@ from tokkit.errors import DataError, UsageError
 from tokkit.tokenizers._base import TokenBatch, Tokenizer
 
 TRANSFORM = "resize shorter side (PIL bicubic, antialiased) + center crop"
+ADM_TRANSFORM = "guided-diffusion center_crop_arr: BOX halving while shorter side >= 2S, PIL bicubic, center crop"
+PIXEL_RANGE = "[-1,1] float into the tokenizer; uint8 [0,255] into the feature networks"
+
+
+def transform_name(source: Any) -> str:
+    """The ``transform`` protocol entry for the source's crop (unchanged text for center)."""
+    return ADM_TRANSFORM if getattr(source, "crop", "center") == "adm" else TRANSFORM
+
+
+def fingerprints(source: Any, n: int | None, features: Any = None) -> dict[str, Any]:
+    """Protocol fields every result carries (issue 19): what data, which crop, which pixel range,
+    which feature weights (sha256 of the weight file, None when there is no file) and tokkit."""
+    from tokkit import __version__
+
+    fp = getattr(source, "fingerprint", None)
+    return {
+        "data_fingerprint": fp(n) if callable(fp) else None,
+        "crop": getattr(source, "crop", "center"),
+        "pixel_range": PIXEL_RANGE,
+        "feature_weights_sha256": weights_sha256(features),
+        "tokkit_version": __version__,
+    }
+
+
+_SHA_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def weights_sha256(features: Any) -> str | None:
+    """sha256 of the feature network's weight file (cached per path, size and mtime)."""
+    if isinstance(features, (str, Path)):  # a --weights path given as such
+        path: Any = features
+    else:
+        path = getattr(features, "weights_path", None) or getattr(
+            getattr(features, "encoder", None), "weights_path", None
+        )
+    if not path or not Path(path).is_file():
+        return None
+    import hashlib
+
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
 
 
 def resolve_tokenizer(tokenizer: str | Path | Tokenizer, device: torch.device) -> Tokenizer:
@@ -22,11 +70,14 @@ def resolve_tokenizer(tokenizer: str | Path | Tokenizer, device: torch.device) -
     return load_tokenizer(tokenizer, device)
 
 
-def resolve_source(data: Any) -> Any:
-    if isinstance(data, (str, Path)):
-        from tokkit.data.sources import open_source
+def resolve_source(data: Any, crop: str | None = None) -> Any:
+    """A spec or an open source; ``crop`` (center | adm, None = the source's own) is set on it."""
+    from tokkit.data.sources import open_source, set_crop
 
-        return open_source(str(data))
+    if isinstance(data, (str, Path)):
+        return open_source(str(data), crop=crop)
+    if crop is not None:
+        set_crop(data, crop)
     return data
 
 
@@ -49,6 +100,7 @@ def prepare(
     image_size: int | None,
     batch_size: int,
     device: str | torch.device,
+    crop: str | None = None,
 ) -> EvalInputs:
     """Check the batch size, then resolve device, tokenizer, data, image count and image size."""
     from tokkit.device import resolve_device
@@ -57,7 +109,7 @@ def prepare(
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
     dev = resolve_device(device) if isinstance(device, str) else device
     tok = resolve_tokenizer(tokenizer, dev)
-    source = resolve_source(data)
+    source = resolve_source(data, crop)
     warnings: list[str] = []
     n = resolve_num_images(source, num_images, warnings)
     return EvalInputs(tok, source, n, resolve_image_size(tok, source, image_size), dev, warnings)

@@ -208,6 +208,8 @@ def _row(label: str, path: Path, rec: dict, stab: dict, gen: dict) -> dict[str, 
     row["kid"] = gen.get("kid")
     row["kid_std"] = gen.get("kid_std")
     row["gfid_guided"] = gen.get("gfid_guided")
+    if "gfid_ref" in gen:  # only with --ref-stats: other tables keep their columns
+        row["gfid_ref"] = gen["gfid_ref"]
     row["gfid_floor"] = gen["gfid_floor"]
     row["gfid_heldout"] = gen["gfid_heldout"]
     return row
@@ -225,6 +227,7 @@ class _Setup:
     feats: Any  # the FID feature network, shared
     lpips_metric: tuple[Any, str | None]  # (metric, reason) from create_lpips, shared
     device: torch.device
+    ref_stats: Any = None  # --ref-stats: every generation probe also reports gfid_ref against it
 
 
 def _common_image_size(toks: list[Any], source: Any, image_size: int | None) -> int:
@@ -254,6 +257,7 @@ def _load_all(
     weights: str | Path | None,
     lpips_weights: str | Path | None,
     device: str | torch.device,
+    crop: str | None = None,
 ) -> _Setup:
     """Load every tokenizer and check size and orders first: a bad path or order fails before hours of work."""
     from tokkit.device import resolve_device
@@ -266,7 +270,7 @@ def _load_all(
         raise UsageError("give at least one tokenizer checkpoint to compare")
     paths = [Path(t) for t in tokenizers]
     dev = resolve_device(device) if isinstance(device, str) else device
-    source = C.resolve_source(data)
+    source = C.resolve_source(data, crop)
     toks = [C.resolve_tokenizer(p, dev) for p in paths]
     size = _common_image_size(toks, source, image_size)
     order_list: list[str | None] = list(dict.fromkeys(orders)) if orders else [None]
@@ -379,7 +383,7 @@ def _measure_generation(
         seed_everything(seed)
         gens[o] = evaluate_generation(tok, setup.source, probe=probe, samples=samples, fid_features=setup.feats,
                                       use_cache=use_cache, seed=seed, order=o, head=head, classes=classes,
-                                      seeds=seeds, **common)  # fmt: skip
+                                      seeds=seeds, ref_stats=setup.ref_stats, **common)  # fmt: skip
     return gens
 
 
@@ -399,7 +403,8 @@ def _compare_protocol(
         "data": getattr(setup.source, "spec", str(data)),
         "num_images": n_used,
         "image_size": setup.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(setup.source),
+        **C.fingerprints(setup.source, n_used if isinstance(n_used, int) else None, setup.feats),
         "fid_features": setup.feats.describe(),
         "snr_db": list(snr_db),
         "probe": dataclasses.asdict(probe),
@@ -462,6 +467,8 @@ def compare_tokenizers(
     head: str | None = None,
     classes: bool = False,
     seeds: int = 3,
+    crop: str | None = None,
+    ref_stats: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every checkpoint with one protocol and write the comparison files into ``out``.
 
@@ -473,7 +480,8 @@ def compare_tokenizers(
     ``head``: the probe head for all of them (default: each order's default for the kind)."""
     from tokkit.generation import ProbeConfig
 
-    setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device)
+    setup = _load_all(tokenizers, data, image_size, orders, head, fid_features, weights, lpips_weights, device, crop)
+    setup.ref_stats = ref_stats
     probe = probe or ProbeConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -458,7 +458,8 @@ def _protocol(inputs: Any, data: Any, batch_size: int, feats: Any, seed: int, ac
         "num_images": acc.count,
         "num_held_out": int(np.sum(acc.held)),
         "image_size": inputs.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(inputs.source),
+        **C.fingerprints(inputs.source, acc.count, feats),
         "data": getattr(inputs.source, "spec", str(data)),
         "tokenizer": C.tokenizer_info(tok),
         "vectors": VECTORS[tok.kind],
@@ -500,6 +501,7 @@ def evaluate_latent(
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    crop: str | None = None,
 ) -> dict[str, Any]:
     """The latent diagnostics of a tokenizer on ``data`` (every key, see the module docstring), or, with
     ``latents`` (an (N, C, h, w) array or .npy file), the weight-free ones of those latents only.
@@ -516,7 +518,7 @@ def evaluate_latent(
 
     if data is None:
         raise UsageError("a tokenizer's latent diagnostics need --data")
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     tok = inputs.tok
     feats = None
     if tok.can_decode:

@@ -341,7 +341,8 @@ def _recon_protocol(
     return {
         "num_images": count,
         "image_size": inputs.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(inputs.source),
+        **C.fingerprints(inputs.source, count, side.feats),
         "data": getattr(inputs.source, "spec", str(data)),
         "tokenizer": C.tokenizer_info(inputs.tok),
         "pixels": "[0,1] RGB, reconstruction clamped and rounded to uint8, data_range 1",
@@ -393,8 +394,10 @@ def evaluate_recon(
     allow_no_decoder: bool = False,
     lpips_metric: tuple[Any, str | None] | None = None,
     arrays_out: dict[str, Any] | None = None,
+    crop: str | None = None,
+    ref_stats: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Reconstruct the first ``num_images`` images and measure them.
+    """Reconstruct the first ``num_images`` images and measure them (``crop``: center | adm).
 
     Returns {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"} plus the
     uncertainty keys (``UNCERTAINTY_KEYS``: 95% t intervals of the per-image means, KID with its std,
@@ -409,7 +412,7 @@ def evaluate_recon(
     """
     from tokkit.metrics import _common as C
 
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     _check_recon_inputs(inputs.tok, inputs.image_size, allow_no_decoder)
     if not inputs.tok.can_decode:
         return _usage_only(inputs, batch_size, data)
@@ -418,11 +421,18 @@ def evaluate_recon(
     )
     rfid = _rfid(side, values.count, inputs.warnings)
     uncertainty = _uncertainty(values, side, lp, rfid is not None, arrays_out)
-    return {
+    out = {
         **_summarise_recon(values, rfid, side, lp, usage, fid_features),
         **uncertainty,
         "protocol": _recon_protocol(inputs, data, batch_size, values, side, lp, usage),
     }
+    if ref_stats is not None:  # a separate key: rfid always compares with the same images' originals
+        from tokkit.metrics.ref_stats import ref_fd
+
+        info = ref_fd(ref_stats, side.feats, side.fake_acc.stats(), batch_size, inputs.device)
+        out["rfid_ref"] = info.pop("fd")
+        out["protocol"]["rfid_ref"] = info
+    return out
 
 
 def measure_recon(
@@ -509,7 +519,8 @@ def _usage_only(inputs: Any, batch_size: int, data: Any) -> dict[str, Any]:
         "protocol": {
             "num_images": count,
             "image_size": size,
-            "transform": C.TRANSFORM,
+            "transform": C.transform_name(source),
+            **C.fingerprints(source, count),
             "data": getattr(source, "spec", str(data)),
             "tokenizer": C.tokenizer_info(tok),
             "recon_unavailable": reason,

@@ -427,7 +427,8 @@ def _stability_protocol(
     return {
         "num_images": count,
         "image_size": inputs.image_size,
-        "transform": C.TRANSFORM,
+        "transform": C.transform_name(inputs.source),
+        **C.fingerprints(inputs.source, count),
         "data": getattr(inputs.source, "spec", str(data)),
         "tokenizer": C.tokenizer_info(tok),
         "seed": seed,
@@ -505,6 +506,7 @@ def evaluate_stability(
     seed: int = 0,
     device: str | torch.device = "cpu",
     arrays_out: dict[str, Any] | None = None,
+    crop: str | None = None,
 ) -> dict[str, Any]:
     """Re-tokenize perturbed images and compare with the clean tokens.
 
@@ -521,7 +523,7 @@ def evaluate_stability(
     from tokkit.metrics import _common as C
 
     levels = _check_stability_args(snr_db, perturbations)
-    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device)
+    inputs = C.prepare(tokenizer, data, num_images, image_size, batch_size, device, crop)
     tok = inputs.tok
     ref = _clean_pass(tok, inputs, batch_size, seed)
     noise_tallies = [_Tally(ref) for _ in levels]

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tokkit_cli.options import (
+    CropOpt,
     DeviceOpt,
     EncoderImageSizeOpt,
     EncoderOpt,
@@ -47,6 +48,7 @@ def command(
     verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Encode every image into an HDF5 feature store: features (N, T, D), image_index, grid.
@@ -76,6 +78,7 @@ def command(
             resume=resume,
             overwrite=overwrite,
             device=device,
+            crop=crop,
             verify=verify,
             precision=precision,
         ).to_dict()

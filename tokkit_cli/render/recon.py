@@ -50,6 +50,9 @@ def render_recon(result: dict[str, Any], tokenizer: Path) -> None:
     )
     table.add_row(f"rFID ({result['rfid_features']})", fmt(result["rfid"], 3),
                   p["rfid"]["features"]["implementation"] + flag, "-")  # fmt: skip
+    if "rfid_ref" in result:  # --ref-stats
+        ref = p["rfid_ref"]
+        table.add_row("rFID vs --ref-stats", fmt(result["rfid_ref"], 3), f"{ref['kind']} file {ref['file']}", "-")
     table.add_row("KID", fmt(result.get("kid"), 3), f"reconstructions vs originals, std: {result.get('kid_std_kind')}",
                   plus_minus(result.get("kid_std")))  # fmt: skip
     usage_rows(table, result["usage"])

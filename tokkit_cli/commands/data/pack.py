@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tokkit_cli.options import DeviceOpt, JsonOpt, OverwriteOpt, SeedOpt, SpecArg, VerifyOpt, session
+from tokkit_cli.options import CropOpt, DeviceOpt, JsonOpt, OverwriteOpt, SeedOpt, SpecArg, VerifyOpt, session
 
 
 def command(
@@ -20,6 +20,7 @@ def command(
     verify: VerifyOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Write an HDF5 image store (resize shorter side + center crop to S x S, uint8).
@@ -35,6 +36,13 @@ def command(
         raise UsageError("--resume and --overwrite exclude each other")
     with session(seed):
         result = pack_images(
-            spec, out, image_size, resume=resume, overwrite=overwrite, chunk_rows=chunk, verify=verify
+            spec,
+            out,
+            image_size,
+            resume=resume,
+            overwrite=overwrite,
+            chunk_rows=chunk,
+            verify=verify,
+            crop=crop or "center",
         ).to_dict()
     show(result, json, render_pack, out, image_size)

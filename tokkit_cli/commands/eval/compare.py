@@ -9,6 +9,7 @@ import typer
 
 from tokkit_cli.options import (
     ClassesOpt,
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -20,6 +21,7 @@ from tokkit_cli.options import (
     LpipsWeightsOpt,
     NumImagesOpt,
     ProbeStepsOpt,
+    RefStatsOpt,
     SamplesOpt,
     SeedOpt,
     SeedsOpt,
@@ -50,6 +52,8 @@ def command(
     lpips_weights: LpipsWeightsOpt = None,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Recon, stability and generation for several tokenizers under one protocol.
@@ -68,8 +72,6 @@ def command(
     from tokkit_cli.render import show
     from tokkit_cli.render.compare import render_compare
 
-    levels = parse_snr_list(snr_db)
-    config = ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps)
     with session(seed):
         result = compare_tokenizers(
             tokenizers,
@@ -78,13 +80,15 @@ def command(
             num_images=num_images,
             image_size=image_size,
             batch_size=batch_size,
-            snr_db=levels,
+            snr_db=parse_snr_list(snr_db),
             samples=samples,
-            probe=config,
+            probe=ProbeConfig() if probe_steps is None else ProbeConfig(steps=probe_steps),
             fid_features=fid_features,
             weights=weights,
             lpips_weights=lpips_weights,
             device=device,
+            crop=crop,
+            ref_stats=ref_stats,
             seed=seed,
             orders=[o.strip() for o in orders.split(",") if o.strip()] if orders else None,
             head=head,

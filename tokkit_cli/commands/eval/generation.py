@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tokkit_cli.options import (
     ClassesOpt,
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -16,6 +17,7 @@ from tokkit_cli.options import (
     NumImagesOpt,
     OrderOpt,
     ProbeStepsOpt,
+    RefStatsOpt,
     SamplesOpt,
     SeedOpt,
     SeedsOpt,
@@ -41,6 +43,8 @@ def command(
     no_cache: NoCacheOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Downstream generation probe: how well a small generator learns the tokens, and its gFID.
@@ -69,6 +73,8 @@ def command(
             fid_features=fid_features,
             weights=weights,
             device=device,
+            crop=crop,
+            ref_stats=ref_stats,
             use_cache=not no_cache,
             seed=seed,
             order=order,

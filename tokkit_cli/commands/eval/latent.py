@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tokkit_cli.options import (
+    CropOpt,
     DeviceOpt,
     EvalBatchOpt,
     EvalImageSizeOpt,
@@ -29,6 +30,7 @@ def command(
     weights: FidWeightsOpt = None,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Latent diagnostics: statistics and suggested scale, DCT spectrum, equivariance, interpolation FD.
@@ -51,5 +53,5 @@ def command(
     with session(seed):
         result = evaluate_latent(tokenizer, data, latents, num_images=num_images, image_size=image_size,
                                  batch_size=batch_size, fid_features=fid_features, weights=weights,
-                                 device=device, seed=seed)  # fmt: skip
+                                 device=device, seed=seed, crop=crop)  # fmt: skip
     show(result, json, render_latent, tokenizer or latents)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tokkit_cli.options import (
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -13,6 +14,7 @@ from tokkit_cli.options import (
     LpipsWeightsOpt,
     NoCacheOpt,
     NumImagesOpt,
+    RefStatsOpt,
     SeedOpt,
     TokenizerOpt,
     session,
@@ -31,6 +33,8 @@ def command(
     no_cache: NoCacheOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
+    ref_stats: RefStatsOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
@@ -55,6 +59,8 @@ def command(
             weights=weights,
             lpips_weights=lpips_weights,
             device=device,
+            crop=crop,
+            ref_stats=ref_stats,
             use_cache=not no_cache,
         )
     show(result, json, render_recon, tokenizer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tokkit_cli.options import (
+    CropOpt,
     DataOpt,
     DeviceOpt,
     EvalBatchOpt,
@@ -25,6 +26,7 @@ def command(
     batch_size: EvalBatchOpt = 16,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
+    crop: CropOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Latent stability (DiGIT): how much the tokens change under small perturbations.
@@ -52,5 +54,6 @@ def command(
             snr_db=levels,
             seed=seed,
             device=device,
+            crop=crop,
         )
     show(result, json, render_stability, tokenizer)
