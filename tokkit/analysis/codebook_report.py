@@ -356,6 +356,11 @@ def _latent_figures(run: _Run, enc: _Encoded, source: Any) -> dict[str, tuple[st
 def _inspect_codes(run: _Run, summary: dict[str, Any], dup_tol: float) -> dict[str, tuple[str, bytes]]:
     """Discrete or multi-scale tokenizer: codebook statistics (and usage, with data) into ``summary``;
     the figures when writing a report."""
+    if run.tok.codebook is None:  # an implicit LFQ/BSQ codebook of 2^18 codes: not enumerated
+        raise UsageError(
+            f"'{run.checkpoint}': its implicit codebook of {run.tok.codebook_size} codes is too large to "
+            "inspect (at most 65536)"
+        )
     codebook = run.tok.codebook.detach().float().cpu()
     stats = codebook_stats(codebook, dup_tol=dup_tol)
     summary.update({k: v for k, v in stats.items() if not k.startswith("_")})
