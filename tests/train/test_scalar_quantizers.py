@@ -42,3 +42,19 @@ def test_quantizer_errors(cli, tmp_path):
     assert r.exit_code == 2 and "VQ only" in r.stderr and r.stderr.count("\n") == 1
     r = cli("train", "vqgan-tiny", "--quantizer", "rvq", "--out", tmp_path / "v", *COMMON)
     assert r.exit_code == 2 and "choose one of vq, fsq, lfq, bsq" in r.stderr
+
+
+def test_inspect_codebook_of_2_17_implicit_codes_uses_the_used_ones(tmp_path):
+    from tests.train.conftest import MICRO
+    from tokkit.analysis import inspect_codebook
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers import create_tokenizer
+
+    tok = create_tokenizer("vqgan-tiny", **dict(MICRO, z_channels=8), quantizer="bsq", lfq_bits=17)
+    assert tok.codebook is None and tok.codebook_size == 2**17  # not enumerated
+    save_checkpoint(tok, tmp_path / "ck")
+    # no --out: the figures' UMAP costs ~15 s of numba compilation; tests/analysis covers the figures
+    s = inspect_codebook(tmp_path / "ck", data="builtin:photos:n=4,size=16", image_size=16).summary
+    assert s["codebook_size"] == 2**17 and 0 < s["codes_inspected"] <= 4 * 16 and s["usage"] is not None
+    with pytest.raises(Exception, match="pass --data"):
+        inspect_codebook(tmp_path / "ck", image_size=16)
