@@ -357,24 +357,54 @@ def _latent_figures(run: _Run, enc: _Encoded, source: Any) -> dict[str, tuple[st
     return figures
 
 
+# an implicit codebook too large to enumerate (LFQ/BSQ, 2^18 codes): its most used codes, at most this many
+MAX_USED_CODES = 4096
+
+
+def _used_codebook(run: _Run) -> tuple[torch.Tensor, np.ndarray, Any]:
+    """Implicit codebook over MAX_ENUMERATED codes: (the used code vectors (U, D), most used first,
+    capped at MAX_USED_CODES; their indices (U,); the encoded data)."""
+    if run.data is None:
+        raise UsageError(
+            f"'{run.checkpoint}': its implicit codebook of {run.tok.codebook_size} codes is too large to "
+            "enumerate; pass --data to inspect the codes the data uses"
+        )
+    enc = run.encode()
+    counts = np.sum(enc[0].counts, axis=0)
+    used = np.argsort(-counts, kind="stable")[: min(MAX_USED_CODES, int((counts > 0).sum()))]
+    codes = run.tok.quantizer.index_to_codes(torch.from_numpy(used).to(run.dev))  # (U, D)
+    return codes.detach().float().cpu(), used, enc
+
+
 def _inspect_codes(run: _Run, summary: dict[str, Any], dup_tol: float) -> dict[str, tuple[str, bytes]]:
     """Discrete or multi-scale tokenizer: codebook statistics (and usage, with data) into ``summary``;
     the figures when writing a report."""
-    codebook = run.tok.codebook.detach().float().cpu()
+    used = encoded = None
+    if run.tok.codebook is None:  # implicit LFQ/BSQ codebook: statistics over the used codes only
+        codebook, used, encoded = _used_codebook(run)
+    else:
+        codebook = run.tok.codebook.detach().float().cpu()
     stats = codebook_stats(codebook, dup_tol=dup_tol)
     summary.update({k: v for k, v in stats.items() if not k.startswith("_")})
+    if used is not None:
+        summary.update(codebook_size=int(run.tok.codebook_size), codes_inspected=len(used))
     summary["usage"] = None
     enc = source = counts = None
     if run.data is not None:
-        enc, source = run.encode()
+        enc, source = encoded or run.encode()
         counts = np.sum(enc.counts, axis=0)
         summary["usage"] = _usage(enc, counts, run.tok.kind)
         summary["num_images"] = enc.num_images
     if run.out_dir is None:
         return {}
-    figures = _codebook_figures(run, codebook, stats, counts)
+    figures = _codebook_figures(run, codebook, stats, counts if used is None else counts[used])
     if counts is not None:
-        figures.update(_usage_figures(run, enc, source, counts, codebook))
+        colors = pca_colors(codebook)
+        if used is not None:  # (K, 3) by global index; unused codes never appear in token maps
+            full = np.zeros((len(counts), colors.shape[1]), colors.dtype)
+            full[used] = colors
+            colors = full
+        figures.update(_usage_figures(run, enc, source, counts, colors))
     return figures
 
 
@@ -423,7 +453,7 @@ def _codebook_figures(
 
 
 def _usage_figures(
-    run: _Run, enc: _Encoded, source: Any, counts: np.ndarray, codebook: torch.Tensor
+    run: _Run, enc: _Encoded, source: Any, counts: np.ndarray, colors: np.ndarray
 ) -> dict[str, tuple[str, bytes]]:
     """Sorted usage, the gallery of the most used codes, and token maps of sample images."""
     kind = run.tok.kind
@@ -439,7 +469,6 @@ def _usage_figures(
         "rows mean the code stands for a recognisable visual pattern.",
         _gallery(enc, counts, source, run.size, 12, 8, run.seed)[0],
     )
-    colors = pca_colors(codebook)
     figures["tokens"] = (
         "Sample images beside their token maps"
         + (" at every scale (coarse to fine)" if kind == "multiscale" else "")
@@ -500,7 +529,8 @@ def inspect_codebook(
     size = _image_size(tok, image_size)
     run = _Run(tok, checkpoint, data, size, batch_size, limit, dev, seed, umap_sample, samples, out_dir)
     summary = _base_summary(run)
-    if tok.kind == "continuous" or tok.codebook is None:
+    implicit = hasattr(getattr(tok, "quantizer", None), "index_to_codes")  # FSQ / LFQ / BSQ
+    if tok.kind == "continuous" or (tok.codebook is None and not implicit):
         figures = _inspect_latents(run, summary)
     else:
         figures = _inspect_codes(run, summary, dup_tol)

@@ -16,6 +16,7 @@ import torch
 from tokkit.errors import UsageError
 from tokkit.layers.conv import Decoder, Encoder
 from tokkit.layers.quantizer import VectorQuantizer
+from tokkit.layers.scalar_quant import BSQ, FSQ, LFQ, MAX_ENUMERATED
 from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, Tokenizer, TrainOutput
 from tokkit.tokenizers._registry import register_variants
 
@@ -76,6 +77,47 @@ class VQGANConfig(ConvConfig):
     usage_window: int = 65536
     # 1x1 quant/post-quant convs around the quantizer even when z_channels == code_dim (taming)
     quant_proj: bool = False
+    # vq (learned codebook) | fsq (levels, prod(levels) codes) | lfq / bsq (lfq_bits, 2^bits codes);
+    # codebook_size / code_dim / l2_norm / ema / kmeans / dead codes apply to vq only
+    quantizer: str = "vq"
+    fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # 64000 codes (the FSQ paper's 2^16 setting)
+    lfq_bits: int = 18  # 2^18 = 262144 codes (Open-MAGVIT2)
+
+
+QUANTIZERS = ("vq", "fsq", "lfq", "bsq")
+
+
+def build_quantizer(c: VQGANConfig) -> torch.nn.Module:
+    """The config's quantizer over (B, z_channels, h, w) features."""
+    if c.quantizer == "fsq":
+        return FSQ(c.fsq_levels, in_dim=c.z_channels, usage_window=c.usage_window)
+    if c.quantizer in ("lfq", "bsq"):
+        cls = LFQ if c.quantizer == "lfq" else BSQ
+        ent_w = c.entropy_weight if c.entropy_weight > 0 else 0.1  # vq's default 0 would disable it
+        return cls(
+            c.lfq_bits,
+            in_dim=c.z_channels,
+            entropy_weight=ent_w,
+            entropy_temperature=c.entropy_temperature,
+            beta=c.beta,
+            usage_window=c.usage_window,
+        )
+    if c.quantizer != "vq":
+        raise UsageError(f"unknown quantizer '{c.quantizer}': choose one of {', '.join(QUANTIZERS)}")
+    return VectorQuantizer(
+        c.codebook_size,
+        c.code_dim,
+        in_dim=c.z_channels,
+        l2_norm=c.l2_norm,
+        beta=c.beta,
+        ema_decay=c.ema_decay,
+        kmeans_init=c.kmeans_init,
+        dead_code_threshold=c.dead_code_threshold,
+        entropy_weight=c.entropy_weight,
+        entropy_temperature=c.entropy_temperature,
+        usage_window=c.usage_window,
+        project=c.quant_proj,
+    )
 
 
 def check_images(images: torch.Tensor, factor: int) -> None:
@@ -101,12 +143,17 @@ class ConvTokenizer(Tokenizer):
 
     @property
     def codebook_size(self) -> int | None:
+        q = getattr(self, "quantizer", None)
+        if q is not None:  # FSQ/LFQ/BSQ: the implicit codebook, not config.codebook_size
+            return int(q.codebook_size)
         return getattr(self.config, "codebook_size", None)
 
     @property
     def codebook(self) -> torch.Tensor | None:
         q = getattr(self, "quantizer", None)
-        return q.codebook.codes().detach() if q is not None else None
+        if q is None or q.codebook_size > MAX_ENUMERATED:  # 2^18 implicit codes: not enumerated
+            return None
+        return q.codebook.codes().detach()
 
 
 class VQGAN(ConvTokenizer):
@@ -117,20 +164,7 @@ class VQGAN(ConvTokenizer):
         super().__init__(config)
         c = config
         self.encoder = Encoder(**c.conv_kwargs())
-        self.quantizer = VectorQuantizer(
-            c.codebook_size,
-            c.code_dim,
-            in_dim=c.z_channels,
-            l2_norm=c.l2_norm,
-            beta=c.beta,
-            ema_decay=c.ema_decay,
-            kmeans_init=c.kmeans_init,
-            dead_code_threshold=c.dead_code_threshold,
-            entropy_weight=c.entropy_weight,
-            entropy_temperature=c.entropy_temperature,
-            usage_window=c.usage_window,
-            project=c.quant_proj,
-        )
+        self.quantizer = build_quantizer(c)
         self.decoder = Decoder(**c.conv_kwargs(decoder=True))
 
     # --- interface -------------------------------------------------------------------------------
@@ -191,6 +225,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         mid_attn=False,
         usage_window=8192,
         dead_code_threshold=0.1,  # restart codes used < 0.1 times per step on average: no early collapse
+        fsq_levels=(8, 5, 5, 5),  # --quantizer fsq: 1000 codes, about the VQ's scale for a laptop run
+        lfq_bits=10,  # --quantizer lfq / bsq: 1024 codes
     ),
 }
 

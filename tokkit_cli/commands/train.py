@@ -35,6 +35,15 @@ def command(
     tokenizer: Annotated[
         str | None, typer.Option("--tokenizer", help="kmeans-decoder: the k-means tokenizer checkpoint directory.")
     ] = None,
+    quantizer: Annotated[
+        str | None,
+        typer.Option(
+            "--quantizer",
+            help="vqgan*: vq | fsq | lfq | bsq (model.quantizer). FSQ levels model.fsq_levels (default "
+            "[8,8,8,5,5,5], 64000 codes; vqgan-tiny [8,5,5,5], 1000), LFQ/BSQ bits model.lfq_bits (default 18; "
+            "vqgan-tiny 10). msvq: vq only.",
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="key=value over everything else (repeatable); model.FIELD for the tokenizer."),
@@ -67,8 +76,25 @@ def command(
         seed=seed,
     )
     with session(seed):
-        cfg = resolve_config(architecture, config_file=config, flags=flags, sets=list(set_ or []))
+        sets = _quantizer_sets(architecture, quantizer) + list(set_ or [])
+        cfg = resolve_config(architecture, config_file=config, flags=flags, sets=sets)
         result = train(cfg, out, resume=resume, device=device).to_dict()
     if result["final_checkpoint"] is None:  # a non-writing torchrun rank: rank 0 reports
         return
     show(result, json, render_train, architecture, resume)
+
+
+def _quantizer_sets(architecture: str, quantizer: str | None) -> list[str]:
+    """``--quantizer`` as the first ``--set`` (so explicit ``--set`` entries win); msvq is VQ only."""
+    from tokkit.errors import UsageError
+    from tokkit.tokenizers.vqgan import QUANTIZERS
+
+    if quantizer is None:
+        return []
+    if quantizer not in QUANTIZERS:
+        raise UsageError(f"--quantizer '{quantizer}': choose one of {', '.join(QUANTIZERS)}")
+    if architecture.startswith("msvq"):
+        if quantizer != "vq":
+            raise UsageError(f"--quantizer {quantizer}: msvq's residual multi-scale quantizer is VQ only")
+        return []
+    return [f"model.quantizer={quantizer}"]
