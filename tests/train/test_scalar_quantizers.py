@@ -58,3 +58,13 @@ def test_inspect_codebook_of_2_17_implicit_codes_uses_the_used_ones(tmp_path):
     assert s["codebook_size"] == 2**17 and 0 < s["codes_inspected"] <= 4 * 16 and s["usage"] is not None
     with pytest.raises(Exception, match="pass --data"):
         inspect_codebook(tmp_path / "ck", image_size=16)
+
+
+def test_lfq_entropy_weight_is_its_own_setting():
+    """vq's entropy_weight default (0) must not switch LFQ's entropy loss to another value: lfq_entropy_weight
+    is used as given, 0 included."""
+    from tokkit.tokenizers import create_tokenizer
+
+    on = create_tokenizer("vqgan-tiny", quantizer="lfq")
+    off = create_tokenizer("vqgan-tiny", quantizer="lfq", lfq_entropy_weight=0.0)
+    assert on.quantizer.entropy_weight == 0.1 and off.quantizer.entropy_weight == 0.0

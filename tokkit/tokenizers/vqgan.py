@@ -82,6 +82,7 @@ class VQGANConfig(ConvConfig):
     quantizer: str = "vq"
     fsq_levels: tuple[int, ...] = (8, 8, 8, 5, 5, 5)  # 64000 codes (the FSQ paper's 2^16 setting)
     lfq_bits: int = 18  # 2^18 = 262144 codes (Open-MAGVIT2)
+    lfq_entropy_weight: float = 0.1  # lfq / bsq's entropy loss (0 turns it off); vq uses entropy_weight
 
 
 QUANTIZERS = ("vq", "fsq", "lfq", "bsq")
@@ -93,11 +94,10 @@ def build_quantizer(c: VQGANConfig) -> torch.nn.Module:
         return FSQ(c.fsq_levels, in_dim=c.z_channels, usage_window=c.usage_window)
     if c.quantizer in ("lfq", "bsq"):
         cls = LFQ if c.quantizer == "lfq" else BSQ
-        ent_w = c.entropy_weight if c.entropy_weight > 0 else 0.1  # vq's default 0 would disable it
         return cls(
             c.lfq_bits,
             in_dim=c.z_channels,
-            entropy_weight=ent_w,
+            entropy_weight=c.lfq_entropy_weight,
             entropy_temperature=c.entropy_temperature,
             beta=c.beta,
             usage_window=c.usage_window,
