@@ -106,6 +106,20 @@ def apply_threads() -> None:
             pass
 
 
+_BLAS: dict[str, Any] = {}
+
+
+def one_blas_thread() -> Any:
+    """A context manager that runs BLAS on one thread (bit-reproducible linear algebra, no spinning pool).
+    The library scan of threadpoolctl is done once per process: a fresh ``threadpool_limits`` re-reads the
+    loaded libraries on every call, which cost more than the SVD itself in a bootstrap of small FDs."""
+    if "controller" not in _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS["controller"] = ThreadpoolController()
+    return _BLAS["controller"].limit(limits=1, user_api="blas")
+
+
 def thread_settings() -> dict[str, Any]:
     """What is in force, for a result's protocol: threads, where the count came from, the wait policy."""
     torch_threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None

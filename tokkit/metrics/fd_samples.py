@@ -65,10 +65,10 @@ def frechet_distance_samples(x: Any, y: Any) -> float:
 
         return frechet_distance(mu1, np.cov(x, rowvar=False), mu2, np.cov(y, rowvar=False))
     xc, yc = x - mu1, y - mu2
-    from threadpoolctl import threadpool_limits
+    from tokkit.threads import one_blas_thread
 
     # one BLAS thread, as in fid.frechet_distance: bit-reproducible, and no spinning threads on a busy CPU
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         sv = np.linalg.svd(_factor(xc) @ _factor(yc).T, compute_uv=False)
     tr_covmean = float(sv.sum()) / math.sqrt((n1 - 1) * (n2 - 1))
     diff = mu1 - mu2

@@ -71,9 +71,9 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
     # One BLAS thread: LAPACK's symmetric eigensolver gains little from threads, and OpenBLAS
     # threads that spin on a busy CPU made it 10-40x slower in our benchmark (benchmarks/eval.md).
     # A fixed thread count also makes the result bit-reproducible.
-    from threadpoolctl import threadpool_limits
+    from tokkit.threads import one_blas_thread
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         r1 = _sym_sqrt_psd(s1)
         m = r1 @ s2 @ r1
         ev = np.linalg.eigvalsh((m + m.T) / 2)
