@@ -51,7 +51,7 @@ CROPS = ("center", "adm")
 
 
 def adm_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """guided-diffusion's ImageNet preprocessing (used by LlamaGen, VAR, MAR): halve with a BOX
+    """guided-diffusion's ImageNet preprocessing (used by LlamaGen and MAR; not VAR): halve with a BOX
     filter while the shorter side is >= 2 * size, then BICUBIC so the shorter side is size, then
     the centre crop. Reimplemented; tests/fixtures/adm_crop checks it byte for byte."""
     pil = Image.fromarray(img)
