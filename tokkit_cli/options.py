@@ -75,7 +75,7 @@ CropOpt = Annotated[
     typer.Option(
         "--crop",
         help="Eval preprocessing: center (resize shorter side + centre crop; the default) or adm "
-        "(guided-diffusion's center_crop_arr, as LlamaGen / VAR / MAR evaluate ImageNet).",
+        "(guided-diffusion's center_crop_arr, as LlamaGen and MAR evaluate ImageNet).",
     ),
 ]
 RefStatsOpt = Annotated[
