@@ -209,11 +209,9 @@ class H5ImageSource(ImageSource):
     def fingerprint(self, n: int | None = None) -> str:
         """sha256 of the whole store file (read once per process, ~1 s/GB)."""
         if getattr(self, "_sha256", None) is None:
-            h = hashlib.sha256()
-            with open(self.path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    h.update(block)
-            self._sha256 = h.hexdigest()
+            from tokkit.io.files import sha256_file
+
+            self._sha256 = sha256_file(self.path)
         return "sha256:" + self._sha256
 
     def labels(self) -> tuple[np.ndarray, list[str]] | None:

@@ -199,8 +199,10 @@ def write_report(out: str | Path, rows: list[dict[str, Any]], settings: DemoSett
     decisions = compute_decisions(out, names, settings.seed)
     pc = load_probe_check(out)
     text = verdict.digit_verdict(rows, decisions)
+    from tokkit.metrics.compare import diagnostic_correlations
+
     latent = load_latent(out, rows)
-    correlations = _correlations(latent)
+    correlations = diagnostic_correlations(latent)
     sections = [Section("Answer", text=text), *_comparison_sections(rows, decisions)]
     if latent:
         sections.append(_latent_section(latent, correlations))
@@ -240,12 +242,6 @@ def _comparison_sections(rows: list[dict[str, Any]], decisions: list[dict[str, A
     ]
 
 
-def _correlations(latent: list[dict[str, Any]]) -> dict[str, Any] | None:
-    from tokkit.metrics.compare import diagnostic_correlations
-
-    return diagnostic_correlations(latent)
-
-
 LATENT_TABLE = [
     ("tokenizer", "tokenizer"),
     ("gfid", "gFID (probe)"),
@@ -262,10 +258,14 @@ LATENT_TABLE = [
 ]
 
 
+def _latent_cell(row: dict[str, Any], key: str) -> Any:
+    v = row.get(key)
+    return "n/a" if v is None else (_g(v) if isinstance(v, float) else v)
+
+
 def _latent_section(latent: list[dict[str, Any]], correlations: dict[str, Any] | None) -> Section:
     """The latent diagnostics beside the probe's gFID, each with its baseline, and their rank correlation."""
-    cell = lambda r, k: "n/a" if r.get(k) is None else (_g(r[k]) if isinstance(r[k], float) else r[k])  # noqa: E731
-    tables = [("", [h for _, h in LATENT_TABLE], [[cell(r, k) for k, _ in LATENT_TABLE] for r in latent])]
+    tables = [("", [h for _, h in LATENT_TABLE], [[_latent_cell(r, k) for k, _ in LATENT_TABLE] for r in latent])]
     text = "No correlation with gFID: fewer than 3 tokenizers."
     if correlations is not None:
         sp = correlations["spearman"]

@@ -10,7 +10,6 @@ Any failure before the last step leaves nothing at ``--out``; the write itself i
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,14 +18,7 @@ import torch
 
 from tokkit.errors import DataError, UsageError
 from tokkit.importers._base import Family, Imported, ImportRequest, get_family, list_families
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+from tokkit.io.files import sha256_file
 
 
 def resolve_source(family: Family, src: str | Path) -> Path:

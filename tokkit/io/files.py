@@ -1,7 +1,9 @@
-"""Atomic file writes: the bytes go to a temporary file beside the target, which is then renamed over it."""
+"""File helpers: atomic writes (the bytes go to a temporary file beside the target, which is then renamed
+over it) and the sha256 of a file read in blocks."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -19,3 +21,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    """Hex sha256 of a file, read in ``chunk``-byte blocks (weights, stores: gigabytes, not held in memory)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()

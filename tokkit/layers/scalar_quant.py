@@ -113,7 +113,8 @@ class _ScalarQuantizer(nn.Module):
             idx = self.codes_to_index(codes)
             # straight-through: the forward value is the code, the gradient that of the identity
             # (FSQ: through its tanh bound, which ``quantize_flat`` applies on the detached copy)
-            flat_st = self.bounded(flat) + (codes - self.bounded(flat)).detach()
+            bound = self.bounded(flat)
+            flat_st = bound + (codes - bound).detach()
             z_q = codes.view(b, h, w, d).permute(0, 3, 1, 2)
             losses = self.extra_losses(flat, codes)
             stats: dict[str, float] = {}

@@ -49,16 +49,12 @@ def weights_sha256(features: Any) -> str | None:
         )
     if not path or not Path(path).is_file():
         return None
-    import hashlib
+    from tokkit.io.files import sha256_file
 
     st = Path(path).stat()
     key = (str(path), st.st_size, st.st_mtime)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 22), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = sha256_file(path)
     return _SHA_CACHE[key]
 
 

@@ -162,10 +162,10 @@ def render_table(table: dict[str, Any], fmt: str) -> str:
 
 
 def write_table(table: dict[str, Any], out: str | Path) -> Path:
+    from tokkit.io.files import write_bytes_atomic
+
     out = Path(out)
-    text = render_table(table, out.suffix.lower())
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    write_bytes_atomic(out, render_table(table, out.suffix.lower()).encode("utf-8"))
     return out
 
 
