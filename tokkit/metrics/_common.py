@@ -103,7 +103,9 @@ def prepare(
 
     if batch_size < 1:
         raise UsageError(f"--batch-size must be >= 1, got {batch_size}")
-    dev = resolve_device(device) if isinstance(device, str) else device
+    from tokkit.metrics.shards import rank_device
+
+    dev = rank_device(resolve_device(device) if isinstance(device, str) else device)
     tok = resolve_tokenizer(tokenizer, dev)
     source = resolve_source(data, crop)
     warnings: list[str] = []

@@ -393,28 +393,41 @@ def real_image_stats(
     features: FidFeatures,
     batch_size: int = 32,
     use_cache: bool = True,
+    device: torch.device | str = "cpu",
 ) -> tuple[FeatureStats, bool]:
-    """Statistics of the first ``n`` images of ``source``; (stats, came_from_cache)."""
-    from tokkit.data.dataset import iter_batches
-    from tokkit.progress import task
-
+    """Statistics of the first ``n`` images of ``source``; (stats, came_from_cache). Under torchrun each
+    rank reads a contiguous share of the batches and rank 0 merges the sums (``tokkit.metrics.shards``);
+    every rank returns the merged statistics."""
     payload = real_stats_payload(source, n, image_size, features) if use_cache else None
     if payload is not None:
         cached = load_cached_stats(payload)
         if cached is not None:
             return cached, True
-    acc = StatsAccumulator()
-    with task(f"Real-image features ({features.spec})", total=n) as t:
-        for _, x, _ in iter_batches(source, image_size, batch_size, 0, n):
-            acc.add(features(x))
-            t.advance(len(x))
-    stats = acc.stats()
-    if payload is not None:
+    from tokkit.metrics.shards import is_main_process
+
+    stats = _sharded_stats(source, n, image_size, features, batch_size, torch.device(device))
+    if payload is not None and is_main_process():  # one writer per torchrun job
         try:
             save_cached_stats(payload, stats)
         except OSError as e:  # a read-only cache must not fail the evaluation
             log.warning("could not cache feature statistics: %s", e)
     return stats, False
+
+
+def _sharded_stats(source: Any, n: int, size: int, features: FidFeatures, batch_size: int, dev: Any) -> FeatureStats:
+    """One pass over the first ``n`` images (this rank's share under torchrun), merged on rank 0."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.metrics.shards import eval_shard, merge_accumulators
+    from tokkit.progress import task
+
+    acc = StatsAccumulator()
+    with eval_shard(dev, n, batch_size) as shard:
+        with task(f"Real-image features ({features.spec})", total=shard.stop - shard.start) as t:
+            for _, x, _ in iter_batches(source, size, batch_size, shard.start, shard.stop):
+                acc.add(features(x))
+                t.advance(len(x))
+        shares = shard.gather(acc)
+        return shard.broadcast(merge_accumulators(shares).stats() if shard.is_main else None)
 
 
 __all__ = [

@@ -294,16 +294,24 @@ def _score_batch(
 
 
 def _reconstruct_all(
-    tok: Tokenizer, inputs: Any, batch_size: int, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator
+    tok: Tokenizer,
+    inputs: Any,
+    batch_size: int,
+    side: RFIDSide,
+    lp: _LPIPSState,
+    usage: UsageAccumulator,
+    rows: tuple[int, int] | None = None,
 ) -> ReconValues:
-    """One pass over the first N images: per-image values, code usage and the rFID statistics."""
+    """One pass over rows [start, stop) of the first N images (all of them by default): per-image values,
+    code usage and the rFID statistics."""
     from tokkit.data.dataset import iter_batches
     from tokkit.progress import task
 
     values = ReconValues()
-    n, size, dev = inputs.num_images, inputs.image_size, inputs.device
-    with task("Reconstructing", total=n) as t, torch.no_grad():
-        for _, x, _ in iter_batches(inputs.source, size, batch_size, 0, n):
+    size, dev = inputs.image_size, inputs.device
+    start, stop = rows if rows is not None else (0, inputs.num_images)
+    with task("Reconstructing", total=stop - start) as t, torch.no_grad():
+        for _, x, _ in iter_batches(inputs.source, size, batch_size, start, stop):
             x = x.to(dev)
             tokens, recon_q = _score_batch(tok, x, lp, size, values)
             usage.add(tokens.index_maps())
@@ -416,9 +424,25 @@ def evaluate_recon(
     _check_recon_inputs(inputs.tok, inputs.image_size, allow_no_decoder)
     if not inputs.tok.can_decode:
         return _usage_only(inputs, batch_size, data)
-    values, side, lp, usage = measure_recon(
-        inputs, batch_size, fid_features, weights, lpips_weights, use_cache, compute_lpips, lpips_metric
-    )
+    from tokkit.metrics.shards import eval_shard
+
+    with eval_shard(inputs.device, inputs.num_images, batch_size) as shard:  # all rows, or this rank's share
+        measured = measure_recon(inputs, batch_size, fid_features, weights, lpips_weights, use_cache,
+                                 compute_lpips, lpips_metric, (shard.start, shard.stop))  # fmt: skip
+        if shard.world > 1:
+            _join_shares(shard, *measured, inputs.source)
+        out = None
+        if shard.is_main:
+            out = _recon_result(inputs, data, batch_size, fid_features, ref_stats, arrays_out, *measured)
+            out["protocol"]["processes"] = shard.world
+        return shard.broadcast(out)
+
+
+def _recon_result(
+    inputs: Any, data: Any, batch_size: int, fid_features: Any, ref_stats: Any, arrays_out: Any,
+    values: ReconValues, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator,
+) -> dict[str, Any]:  # fmt: skip
+    """The result of a finished pass: rFID, the intervals, the protocol and ``rfid_ref``."""
     rfid = _rfid(side, values.count, inputs.warnings)
     uncertainty = _uncertainty(values, side, lp, rfid is not None, arrays_out)
     out = {
@@ -444,15 +468,58 @@ def measure_recon(
     use_cache: bool,
     compute_lpips: bool,
     lpips_metric: tuple[Any, str | None] | None,
+    rows: tuple[int, int] | None = None,
 ) -> tuple[ReconValues, RFIDSide, _LPIPSState, UsageAccumulator]:
-    """The per-image step of ``evaluate_recon`` on prepared ``inputs`` (``_common.prepare``): the per-image values,
-    the rFID feature statistics, the LPIPS state (metric or the reason it is missing) and the code usage."""
+    """The per-image step of ``evaluate_recon`` on prepared ``inputs`` (``_common.prepare``) over rows
+    [start, stop) (all by default): the per-image values, the rFID feature statistics, the LPIPS state
+    (metric or the reason it is missing) and the code usage."""
     tok, dev = inputs.tok, inputs.device
     side = _rfid_side(fid_features, weights, dev, inputs.source, inputs.num_images, inputs.image_size, use_cache)
     lp = _lpips_state(compute_lpips, lpips_metric, dev, lpips_weights)
     usage = UsageAccumulator(tok)
-    values = _reconstruct_all(tok, inputs, batch_size, side, lp, usage)
+    values = _reconstruct_all(tok, inputs, batch_size, side, lp, usage, rows)
     return values, side, lp, usage
+
+
+@dataclass
+class _ReconShare:
+    """What one rank measured, sent to rank 0 (the LPIPS and feature networks stay behind)."""
+
+    values: ReconValues
+    real_acc: Any
+    fake_acc: Any
+    lpips_failed: str | None  # the reason, when LPIPS failed on this rank's images
+    counts: list[Any]
+    shapes: list[Any]
+    skipped: dict[int, Any]
+
+
+def _join_shares(shard: Any, values: ReconValues, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator,
+                 source: Any) -> None:  # fmt: skip
+    """Under torchrun: every rank's share gathered to rank 0 and joined there in data order, in place
+    (per-image values concatenated, feature sums merged exactly, code counts added)."""
+    from tokkit.metrics.shards import merge_accumulators, merge_skipped
+
+    failed = lp.reason if lp.metric is None and (lp.reason or "").startswith("LPIPS failed") else None
+    mine = _ReconShare(values, side.real_acc, side.fake_acc, failed, usage.per_scale, usage.shapes,
+                       dict(source.skipped))  # fmt: skip
+    shares = shard.gather(mine)
+    if not shard.is_main:
+        return
+    for name in ("psnr", "ssim", "lpips"):
+        setattr(values, name, [t for s in shares for t in getattr(s.values, name)])
+    values.count = sum(s.values.count for s in shares)
+    failed = next((s.lpips_failed for s in shares if s.lpips_failed), None)
+    if failed is not None:  # LPIPS of part of the images is no LPIPS: null for all, with the reason
+        lp.metric, lp.reason, values.lpips = None, failed, []
+    counted = [s for s in shares if s.counts]
+    if counted:
+        usage.per_scale = [sum(c) for c in zip(*(s.counts for s in counted), strict=True)]
+        usage.shapes = counted[0].shapes
+    merge_skipped(source, [s.skipped for s in shares])
+    if side.real_acc is not None:
+        side.real_acc = merge_accumulators([s.real_acc for s in shares])
+    side.fake_acc = merge_accumulators([s.fake_acc for s in shares])
 
 
 UNCERTAINTY_KEYS = ("psnr_ci", "ssim_ci", "lpips_ci", "kid", "kid_std", "kid_std_kind", "n", "feature_dim",

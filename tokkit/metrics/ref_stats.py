@@ -16,6 +16,7 @@ one-line ``DataError``.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +107,27 @@ def write_ref_stats(
     from tokkit.device import resolve_device
     from tokkit.metrics import _common as C
     from tokkit.metrics.fid import create_fid_features, real_image_stats
+    from tokkit.metrics.shards import is_main_process, rank_device
 
-    dev = resolve_device(device) if isinstance(device, str) else device
+    dev = rank_device(resolve_device(device) if isinstance(device, str) else device)
     source = C.resolve_source(data, crop)
     warnings: list[str] = []
     n = C.resolve_num_images(source, num_images, warnings)
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
-    stats, cached = real_image_stats(source, n, int(image_size), feats, batch_size, use_cache)
+    stats, cached = real_image_stats(source, n, int(image_size), feats, batch_size, use_cache, dev)
     protocol = {"format": REF_FORMAT, "num_images": n, "image_size": int(image_size),
                 "transform": C.transform_name(source), **C.fingerprints(source, n, feats),
                 "data": getattr(source, "spec", str(data)), "features": feats.describe(),
                 "real_stats": "cache" if cached else "computed", "warnings": warnings}  # fmt: skip
+    protocol["processes"] = int(os.environ.get("WORLD_SIZE", "1"))
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), protocol=np.array(json.dumps(protocol)))
+    if is_main_process():  # one writer per torchrun job; atomic: a kill never leaves half a file
+        import io
+
+        from tokkit.io.files import write_bytes_atomic
+
+        buf = io.BytesIO()
+        np.savez(buf, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), protocol=np.array(json.dumps(protocol)))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(out, buf.getvalue())
     return {"out": str(out), "num_images": n, "feature_dim": stats.dim, "protocol": protocol}

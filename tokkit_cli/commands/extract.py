@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -82,6 +81,4 @@ def command(
             verify=verify,
             precision=precision,
         ).to_dict()
-    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
-        return
     show(r, json, render_extract, out)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -91,6 +90,4 @@ def command(
             init=init, spherical=spherical, seed=seed, backend=backend, gpu=gpu, device=device,
             batch_size=batch_size, init_sample=init_sample, grid=grid, verify=verify,
         )  # fmt: skip
-    if int(os.environ.get("RANK", "0")) != 0:  # one answer per torchrun job, from rank 0
-        return
     show(r, json, render_fit, out, json_view=fit_json)

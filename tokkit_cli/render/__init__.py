@@ -19,7 +19,11 @@ def show(
     json_view: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> None:
     """``--json``: exactly one JSON object on stdout (``json_view(result)`` when given, to print a subset);
-    else ``render(result, *args)``."""
+    else ``render(result, *args)``. Under torchrun only rank 0 prints (every rank holds the same result)."""
+    from tokkit.metrics.shards import is_main_process
+
+    if not is_main_process():
+        return
     if as_json:
         from tokkit_cli.console import print_json
 
