@@ -99,3 +99,31 @@ def test_torchrun_eval_stats_equals_one_process(setup, tmp_path):
         assert int(a["n"]) == int(b["n"]) == 9
         np.testing.assert_allclose(b["mu"], a["mu"], rtol=1e-12)
         np.testing.assert_allclose(b["sigma"], a["sigma"], rtol=1e-9, atol=1e-12)
+
+
+def assert_same_numbers(a, b, path="", rtol=1e-9):
+    """Every number of ``b`` equal to ``a``'s within ``rtol`` (relative, 1e-12 absolute floor), all else equal."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), path
+        for k in a:
+            assert_same_numbers(a[k], b[k], f"{path}.{k}", rtol)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_numbers(x, y, f"{path}[{i}]", rtol)
+    elif isinstance(a, float) and not isinstance(a, bool):
+        assert isinstance(b, float) and abs(a - b) <= rtol * abs(a) + 1e-12, (path, a, b)
+    else:
+        assert a == b, (path, a, b)
+
+
+def test_torchrun_eval_latent_equals_one_process(setup):
+    args = ["eval", "latent", "-t", setup / "vq", "-d", "builtin:photos:n=15,size=64", "--image-size", "64",
+            "--batch-size", "4", "--fid-features", "pixels", "--json"]  # fmt: skip
+    one, two = json.loads(run(args, 1)), json.loads(run(args, 2))
+    assert two["protocol"]["num_images"] == 15 and two["protocol"]["processes"] == 2
+    assert one["rfid"] is not None and one["interp_fid"] is not None and one["equivariance_psnr"]
+    for r in (one, two):
+        for k in ("processes", "threads"):
+            r["protocol"].pop(k)
+    assert_same_numbers(one, two, rtol=1e-6)  # FDs to 1e-6 relative; the means and spectra much closer

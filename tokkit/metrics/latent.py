@@ -79,6 +79,17 @@ class ChannelStats:
         self.s2 += (d * d).sum(1)
         self.count += v.shape[1]
 
+    def merge(self, other: ChannelStats) -> None:
+        """Add ``other``'s sums, re-centred on this shift (d = its shift - ours): s1 + n d, s2 + 2 d s1 + n d^2."""
+        if other.shift is None:
+            return
+        if self.shift is None:
+            self.shift, self.s1, self.s2 = other.shift.copy(), np.zeros_like(other.s1), np.zeros_like(other.s2)
+        d = other.shift - self.shift
+        self.s1 += other.s1 + other.count * d
+        self.s2 += other.s2 + 2 * d * other.s1 + other.count * d * d
+        self.count += other.count
+
     def result(self) -> dict[str, Any]:
         if self.shift is None or not self.count:
             return {k: None for k in STAT_KEYS}
@@ -111,6 +122,11 @@ class MapSummary:
         self.stats.add(a)
         self.spectrum.add(a if spectrum_maps is None else _np(spectrum_maps))
         self.shape = tuple(a.shape[1:])
+
+    def merge(self, other: MapSummary) -> None:
+        self.stats.merge(other.stats)
+        self.spectrum.merge(other.spectrum)
+        self.shape = self.shape or other.shape
 
     def result(self) -> dict[str, Any]:
         out = {**self.stats.result(), **self.spectrum.result()}
@@ -247,6 +263,13 @@ class Equivariance:
             except (RuntimeError, ValueError, UsageError, DataError) as e:
                 self.reasons[name] = f"{name} failed: {str(e).splitlines()[0]}"
 
+    def merge(self, other: Equivariance) -> None:
+        """Another share's sums; a transform that failed on any share is null, as in one process."""
+        for k, v in other.sums.items():
+            self.sums[k] += v
+        self.count += other.count
+        self.reasons = {**other.reasons, **self.reasons}
+
     def result(self) -> dict[str, Any]:
         if not self.count:
             return {"equivariance_psnr": None, "identity_psnr": None, "equivariance_reasons": {}}
@@ -274,6 +297,15 @@ class LatentPass:
     recon_feats: list[np.ndarray] = field(default_factory=list)
     latent_shape: tuple[int, ...] | None = None
     count: int = 0
+
+    def merge(self, other: LatentPass) -> None:
+        """Append a later share of the images (torchrun): sums added, per-image lists extended in data order."""
+        for name in ("primary", "scaled", "features", "rgb", "equivariance"):
+            getattr(self, name).merge(getattr(other, name))
+        for name in ("vectors", "held", "held_images", "real_feats", "recon_feats"):
+            getattr(self, name).extend(getattr(other, name))
+        self.latent_shape = self.latent_shape or other.latent_shape
+        self.count += other.count
 
 
 def _add_batch(tok: Tokenizer, x: torch.Tensor, held: np.ndarray, acc: LatentPass, feats: Any) -> None:
@@ -313,21 +345,36 @@ def _feat(feats: Any, images: torch.Tensor) -> np.ndarray:
     return feats((to_unit(images).float() * 2 - 1).to(images.device)).detach().to("cpu", torch.float64).numpy()
 
 
-def latent_pass(inputs: Any, batch_size: int, feats: Any) -> LatentPass:
-    """One pass over the first N images (``inputs`` from ``_common.prepare``)."""
+def latent_pass(inputs: Any, batch_size: int, feats: Any, rows: tuple[int, int] | None = None) -> LatentPass:
+    """One pass over rows [start, stop) of the first N images (all by default; ``inputs`` from
+    ``_common.prepare``). Image i is held out by its row (``split``)."""
     from tokkit.data.dataset import iter_batches
     from tokkit.generation.pipeline import split
     from tokkit.progress import task
 
     tok, n = inputs.tok, inputs.num_images
+    start, stop = rows if rows is not None else (0, n)
     held_mask = split(n, HOLDOUT_EVERY)
     acc = LatentPass()
-    with task("Latent diagnostics", total=n) as t, torch.no_grad():
-        for _, x, _ in iter_batches(inputs.source, inputs.image_size, batch_size, 0, n):
-            pos = np.arange(acc.count, acc.count + len(x))
-            _add_batch(tok, x.to(inputs.device), held_mask[np.minimum(pos, n - 1)], acc, feats)
+    with task("Latent diagnostics", total=stop - start) as t, torch.no_grad():
+        for _, x, idx in iter_batches(inputs.source, inputs.image_size, batch_size, start, stop):
+            _add_batch(tok, x.to(inputs.device), held_mask[idx.numpy()], acc, feats)
             t.advance(len(x))
     return acc
+
+
+def sharded_latent_pass(inputs: Any, batch_size: int, feats: Any, shard: Any) -> LatentPass | None:
+    """This rank's share of the pass, joined in data order on rank 0 (None on the other ranks)."""
+    acc = latent_pass(inputs, batch_size, feats, (shard.start, shard.stop))
+    if shard.world == 1:
+        return acc
+    shares = shard.gather(acc)
+    if not shard.is_main:
+        return None
+    merged = shares[0]
+    for other in shares[1:]:
+        merged.merge(other)
+    return merged
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +572,20 @@ def evaluate_latent(
         feats = (
             create_fid_features(fid_features, weights, inputs.device) if isinstance(fid_features, str) else fid_features
         )
-    acc = latent_pass(inputs, batch_size, feats)
+    from tokkit.metrics.shards import eval_shard
+
+    with eval_shard(inputs.device, inputs.num_images, batch_size) as shard:  # all rows, or this rank's share
+        acc = sharded_latent_pass(inputs, batch_size, feats, shard)
+        out = _latent_result(inputs, data, acc, feats, fid_features, batch_size, seed) if shard.is_main else None
+        if out is not None:
+            out["protocol"]["processes"] = shard.world
+        return shard.broadcast(out)
+
+
+def _latent_result(inputs: Any, data: Any, acc: LatentPass, feats: Any, fid_features: Any, batch_size: int,
+                   seed: int) -> dict[str, Any]:  # fmt: skip
+    """The diagnostics of a finished pass: statistics, equivariance, FDs, protocol."""
+    tok = inputs.tok
     eq = acc.equivariance.result()
     if not tok.can_decode:
         eq["equivariance_reasons"] = {"all": f"tokenizer '{tok.architecture}' has no pixel decoder"}

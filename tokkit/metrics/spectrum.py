@@ -94,6 +94,11 @@ class SpectrumAccumulator:
         self.power = p if self.power is None else self.power + p
         self.count += int(np.shape(maps)[0]) * int(np.shape(maps)[1])
 
+    def merge(self, other: SpectrumAccumulator) -> None:
+        if other.power is not None:
+            self.power = other.power.copy() if self.power is None else self.power + other.power
+            self.count += other.count
+
     def result(self) -> dict[str, Any]:
         """{"spectrum", "high_freq_share", "spectrum_log", "high_freq_share_log"} (None before any add)."""
         if self.power is None:
