@@ -74,8 +74,10 @@ def setup(tmp_path_factory):
 
 
 def test_torchrun_eval_recon_equals_one_process(setup):
+    from tokkit.losses.perceptual import ALEXNET_FILE
+
     args = ["eval", "recon", "-t", setup / "vq", "-d", DATA, "--image-size", "64", "--batch-size", "2",
-            "--fid-features", "pixels", "--lpips-weights", setup / "alexnet-owt-7be5be79.pth", "--no-cache", "--json"]  # fmt: skip
+            "--fid-features", "pixels", "--lpips-weights", setup / ALEXNET_FILE, "--no-cache", "--json"]  # fmt: skip
     one, two = json.loads(run(args, 1)), json.loads(run(args, 2))  # rank 1 prints nothing: one JSON object
     assert two["protocol"]["num_images"] == two["n"] == 9 and two["protocol"]["processes"] == 2
     for key in ("psnr", "ssim", "lpips"):
