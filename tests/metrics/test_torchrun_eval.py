@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from tokkit.metrics.fid import StatsAccumulator
-from tokkit.metrics.shards import merge_accumulators, share
+from tokkit.metrics.fid import StatsAccumulator, merge_accumulators
+from tokkit.metrics.shards import share
 
 DATA = "builtin:photos:n=9,size=64"  # 5 batches of 2 (the last one short): shares of 3 and 2 batches
 # same thread count in every process: CPU kernels' float reductions depend on it
@@ -129,3 +129,18 @@ def test_torchrun_eval_latent_equals_one_process(setup):
         for k in ("processes", "threads"):
             r["protocol"].pop(k)
     assert_same_numbers(one, two, rtol=1e-6)  # FDs to 1e-6 relative; the means and spectra much closer
+
+
+def test_torchrun_eval_generation_equals_one_process(setup):
+    """Tokens and reference features from shares of the images, seeds 0 and 1 on ranks 0 and 1: the same
+    per-seed probes, samples and scores as one process running both seeds."""
+    args = ["eval", "generation", "-t", setup / "vq", "-d", "builtin:photos:n=15,size=64", "--image-size", "64",
+            "--batch-size", "4", "--order", "raster", "--samples", "8", "--probe-steps", "3", "--seeds", "2",
+            "--fid-features", "pixels", "--no-cache", "--json"]  # fmt: skip
+    one, two = json.loads(run(args, 1)), json.loads(run(args, 2))
+    assert two["protocol"]["num_images"] == 15 and two["protocol"]["processes"] == 2
+    assert one["gfid"] is not None and len(one["gfid_seeds"]) == 2 and one["gfid_seeds"][0] != one["gfid_seeds"][1]
+    for r in (one, two):
+        for k in ("processes", "threads"):
+            r["protocol"].pop(k)
+    assert_same_numbers(one, two, rtol=1e-6)

@@ -84,15 +84,39 @@ def _vectors(tok: Tokenizer, tokens: TokenBatch) -> torch.Tensor:
 
 
 def collect_tokens(tok: Tokenizer, source: Any, n: int, size: int, batch_size: int, dev: torch.device,
-                   order: str, head: str) -> TokenSet:  # fmt: skip
-    """Tokenize the first n images into what the probe models (unnormalised)."""
+                   order: str, head: str, shard: Any = None) -> TokenSet:  # fmt: skip
+    """Tokenize the first n images into what the probe models (unnormalised). Under torchrun (``shard``)
+    each rank tokenizes its share and every rank gets all the sequences, in data order."""
+    seqs, scale_inputs, shapes = _tokenize_rows(tok, source, size, batch_size, dev, order, head,
+                                                (shard.start, shard.stop) if shard is not None else (0, n))  # fmt: skip
+    if shard is not None and shard.world > 1:
+        shares = shard.all_gather((seqs, scale_inputs, shapes))
+        seqs = [t for s in shares for t in s[0]]
+        scale_inputs = [t for s in shares for t in s[1]]
+        shapes = next((s[2] for s in shares if s[2] is not None), None)
+    data = TokenSet(torch.cat(seqs), [(int(h), int(w)) for h, w in shapes or []])
+    if head == "categorical":
+        vocab = int(tok.codebook_size or 0)
+        if vocab < 2:
+            raise DataError(f"tokenizer '{tok.architecture}' reports codebook size {vocab}: nothing to model")
+        if int(data.tokens.min()) < 0 or int(data.tokens.max()) >= vocab:
+            raise DataError(f"token ids outside [0, {vocab}) from '{tok.architecture}'")
+        data.vocab = vocab
+    if scale_inputs:
+        data.scale_inputs = torch.cat(scale_inputs)
+    return data
+
+
+def _tokenize_rows(tok: Tokenizer, source: Any, size: int, batch_size: int, dev: torch.device, order: str,
+                   head: str, rows: tuple[int, int]) -> tuple[list[Any], list[Any], Any]:  # fmt: skip
+    """(sequences, next-scale inputs, grid shapes) of rows [start, stop), batch by batch."""
     from tokkit.data.dataset import iter_batches
     from tokkit.metrics import _common as C
     from tokkit.progress import task
 
     seqs, scale_inputs, shapes = [], [], None
-    with task("Tokenizing", total=n) as t, torch.no_grad():
-        for _, x, _ in iter_batches(source, size, batch_size, 0, n):
+    with task("Tokenizing", total=rows[1] - rows[0]) as t, torch.no_grad():
+        for _, x, _ in iter_batches(source, size, batch_size, *rows):
             tokens = tok.encode(x.to(dev))
             C.check_batch_shapes(tok, x, tokens, None)
             if head == "diffusion":
@@ -105,17 +129,7 @@ def collect_tokens(tok: Tokenizer, source: Any, n: int, size: int, batch_size: i
                 if order == "next-scale":
                     scale_inputs.append(tok.next_scale_inputs(tokens.index_maps()).float().cpu())  # type: ignore[attr-defined]
             t.advance(len(x))
-    data = TokenSet(torch.cat(seqs), [(int(h), int(w)) for h, w in shapes or []])
-    if head == "categorical":
-        vocab = int(tok.codebook_size or 0)
-        if vocab < 2:
-            raise DataError(f"tokenizer '{tok.architecture}' reports codebook size {vocab}: nothing to model")
-        if int(data.tokens.min()) < 0 or int(data.tokens.max()) >= vocab:
-            raise DataError(f"token ids outside [0, {vocab}) from '{tok.architecture}'")
-        data.vocab = vocab
-    if scale_inputs:
-        data.scale_inputs = torch.cat(scale_inputs)
-    return data
+    return seqs, scale_inputs, shapes
 
 
 def attach_labels(data: TokenSet, source: Any, n: int) -> list[str]:
@@ -306,31 +320,64 @@ def evaluate_generation(
                                 "threads": thread_settings(),
                                 "warnings": warnings}  # fmt: skip
 
-    # 1. tokens (+ labels), split, normalisation measured on the training split
-    tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head)
-    class_names = attach_labels(tokens, source, n) if classes else []
-    held, train, val, norm = _split_and_normalise(tokens, n, config, tok, warnings)
-    # 2. the real references, once for every seed: training split, held-out split, reconstructions
-    ref = None
-    if samples > 0 and tok.can_decode:
-        ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache)
-        protocol["feature_weights_sha256"] = C.weights_sha256(ref["feats"])  # the file actually loaded
-        if ref_stats is not None:  # gfid_ref: the samples against a reference file, beside gfid
-            from tokkit.metrics.ref_stats import load_ref_stats
+    from tokkit.metrics.shards import eval_shard
 
-            ref["file"], kind = load_ref_stats(ref_stats, ref["feats"], batch_size, dev)
-            protocol["gfid_ref"] = {"file": str(ref_stats), "kind": kind, "ref_n": ref["file"].n}
-    # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
-    runs = [_one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
-                      warnings) for s in range(seed, seed + seeds)]  # fmt: skip
-    model, losses, fd_info = runs[0]["model"], runs[0]["losses"], runs[0]["fd_info"]
-    scores, fd = _mean_over_seeds([r["scores"] for r in runs]), _mean_over_seeds([r["fd"] for r in runs])
-    probe_info = _probe_info(model, tok, tokens, train, val, config, order, head, norm, class_names, classes, losses,
-                             scores, fd_info)  # fmt: skip
-    result = {"order": order, "head": head, **fd, **scores, **_seed_summary(runs, ref, seed), "probe": probe_info,
-              "protocol": protocol}  # fmt: skip
-    probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
-    return result
+    with eval_shard(dev, n, batch_size) as shard:  # under torchrun: the images and the seeds shared out
+        # 1. tokens (+ labels), split, normalisation measured on the training split
+        tokens = collect_tokens(tok, source, n, size, batch_size, dev, order, head, shard)
+        class_names = attach_labels(tokens, source, n) if classes else []
+        held, train, val, norm = _split_and_normalise(tokens, n, config, tok, warnings)
+        # 2. the real references, once for every seed: training split, held-out split, reconstructions
+        ref = None
+        if samples > 0 and tok.can_decode:
+            ref = _fd_reference(tok, source, n, size, batch_size, held, fid_features, weights, dev, use_cache, shard)
+            _attach_ref_file(ref, ref_stats, protocol, batch_size, dev)
+
+        # 3. per seed: train, score the held-out split, sample -> images -> gFID beside floor and rFID
+        def run_one(s: int) -> dict[str, Any]:
+            return _one_seed(s, tok, order, head, tokens, train, val, held, config, samples, ref, batch_size, dev,
+                             warnings)  # fmt: skip
+
+        runs = _run_seeds(shard, list(range(seed, seed + seeds)), warnings, run_one)
+        result = None
+        if shard.is_main:
+            model, losses, fd_info = runs[0]["model"], runs[0]["losses"], runs[0]["fd_info"]
+            scores, fd = _mean_over_seeds([r["scores"] for r in runs]), _mean_over_seeds([r["fd"] for r in runs])
+            probe_info = _probe_info(model, tok, tokens, train, val, config, order, head, norm, class_names, classes,
+                                     losses, scores, fd_info)  # fmt: skip
+            result = {"order": order, "head": head, **fd, **scores, **_seed_summary(runs, ref, seed),
+                      "probe": probe_info, "protocol": {**protocol, "processes": shard.world}}  # fmt: skip
+            probe_info["not_defined"] = _reasons(result, samples, tok, head, order, classes)
+        return shard.broadcast(result)
+
+
+def _attach_ref_file(ref: dict[str, Any], ref_stats: Any, protocol: dict[str, Any], batch_size: int, dev: Any) -> None:
+    """The feature-weight hash of the network actually loaded, and (``--ref-stats``) the reference file for gfid_ref."""
+    from tokkit.metrics import _common as C
+
+    protocol["feature_weights_sha256"] = C.weights_sha256(ref["feats"])
+    if ref_stats is not None:  # gfid_ref: the samples against a reference file, beside gfid
+        from tokkit.metrics.ref_stats import load_ref_stats
+
+        ref["file"], kind = load_ref_stats(ref_stats, ref["feats"], batch_size, dev)
+        protocol["gfid_ref"] = {"file": str(ref_stats), "kind": kind, "ref_n": ref["file"].n}
+
+
+def _run_seeds(shard: Any, seeds: list[int], warnings: list[str],
+               run_one: Callable[[int], dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+    """Every seed's run, in seed order, on rank 0 (under torchrun rank r runs seeds r, r + world, ...;
+    each run is the one a single process makes: a probe's numbers depend only on its seed). [] on other ranks."""
+    mine = [run_one(s) for s in seeds[shard.rank :: shard.world]]
+    if shard.world == 1:
+        return mine
+    for r in mine:
+        r["model"] = r["model"].cpu() if r["seed"] == seeds[0] else None  # only seed 0's model is described
+    shares = shard.gather((mine, list(warnings)))
+    if not shard.is_main:
+        return []
+    for _, w in shares[1:]:
+        warnings.extend(x for x in w if x not in warnings)
+    return sorted((r for m, _ in shares for r in m), key=lambda r: r["seed"])
 
 
 def _reasons(r: dict[str, Any], samples: int, tok: Tokenizer, head: str, order: str, classes: bool) -> dict[str, str]:
@@ -407,7 +454,8 @@ def _seed_summary(runs: list[dict[str, Any]], ref: dict[str, Any] | None, seed: 
 
 
 def _fd_reference(tok: Tokenizer, source: Any, n: int, size: int, batch_size: int, held: np.ndarray,
-                  fid_features: Any, weights: Any, dev: torch.device, use_cache: bool) -> dict[str, Any]:  # fmt: skip
+                  fid_features: Any, weights: Any, dev: torch.device, use_cache: bool,
+                  shard: Any = None) -> dict[str, Any]:  # fmt: skip
     """The feature network and the statistics (with features) of the training split, the held-out
     split and the held-out reconstructions."""
     from tokkit.metrics.fid import create_fid_features
@@ -416,7 +464,7 @@ def _fd_reference(tok: Tokenizer, source: Any, n: int, size: int, batch_size: in
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
     with torch.no_grad():
         ref = reference_stats(source, n, size, feats, held, batch_size, lambda x: tok.decode(tok.encode(x.to(dev))),
-                              use_cache)  # fmt: skip
+                              use_cache, shard)  # fmt: skip
     return {**ref, "feats": feats}
 
 

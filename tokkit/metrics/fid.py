@@ -127,9 +127,9 @@ class StatsAccumulator:
 
     def add(self, feats: torch.Tensor | np.ndarray) -> None:
         f = feats.detach().to("cpu", torch.float64).numpy() if isinstance(feats, torch.Tensor) else feats
-        f = np.asarray(f, np.float64).reshape(len(f), -1)
-        if not len(f):
+        if not len(f):  # e.g. a batch without held-out images (an empty array cannot be reshaped to (0, -1))
             return
+        f = np.asarray(f, np.float64).reshape(len(f), -1)
         if not np.isfinite(f).all():
             raise DataError("the feature network produced non-finite features")
         if self.shift is None:
@@ -150,6 +150,29 @@ class StatsAccumulator:
         cov = (self.s2 - self.n * np.outer(mean_d, mean_d)) / (self.n - 1)
         kept = np.concatenate(self.kept) if self.kept else None
         return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n, kept)
+
+
+def merge_accumulators(parts: list[StatsAccumulator | None]) -> StatsAccumulator:
+    """One ``StatsAccumulator`` equal to feeding every part's features in order into one.
+
+    Each part holds sums of ``f - shift_r``; re-centred on the first part's shift (what one process
+    uses: the first feature vector seen), with d = shift_r - shift_0:
+    s1' = s1 + n d, s2' = s2 + d s1^T + s1 d^T + n d d^T (exact up to float64 rounding)."""
+    parts = [p for p in parts if p is not None and p.n]
+    out = StatsAccumulator(keep_features=any(p.kept is not None for p in parts))
+    if not parts:
+        return out
+    out.shift = parts[0].shift.copy()
+    out.s1 = np.zeros_like(parts[0].s1)
+    out.s2 = np.zeros_like(parts[0].s2)
+    for p in parts:
+        d = p.shift - out.shift
+        out.s1 += p.s1 + p.n * d
+        out.s2 += p.s2 + np.outer(d, p.s1) + np.outer(p.s1, d) + p.n * np.outer(d, d)
+        out.n += p.n
+        if out.kept is not None and p.kept:
+            out.kept.extend(p.kept)
+    return out
 
 
 def feature_stats(features: Iterable[torch.Tensor | np.ndarray]) -> FeatureStats:
@@ -417,7 +440,7 @@ def real_image_stats(
 def _sharded_stats(source: Any, n: int, size: int, features: FidFeatures, batch_size: int, dev: Any) -> FeatureStats:
     """One pass over the first ``n`` images (this rank's share under torchrun), merged on rank 0."""
     from tokkit.data.dataset import iter_batches
-    from tokkit.metrics.shards import eval_shard, merge_accumulators
+    from tokkit.metrics.shards import eval_shard
     from tokkit.progress import task
 
     acc = StatsAccumulator()

@@ -39,40 +39,57 @@ def reference_stats(
     batch_size: int,
     reconstruct: Callable[[torch.Tensor], torch.Tensor] | None,
     use_cache: bool,
+    shard: Any = None,
 ) -> dict[str, FeatureStats | None]:
     """One pass over the first n images: stats of the train split, the held-out split and the
-    reconstructions of the held-out split (None without a decoder). Real stats are cached."""
-    from tokkit.data.dataset import iter_batches
-    from tokkit.metrics.fid import load_cached_stats, save_cached_stats
-    from tokkit.progress import task
+    reconstructions of the held-out split (None without a decoder). Real stats are cached. Under
+    torchrun (``shard``) each rank reads its share and every rank gets the merged statistics."""
+    from tokkit.metrics.fid import load_cached_stats, merge_accumulators, save_cached_stats
+    from tokkit.metrics.shards import is_main_process
 
     payloads = {w: _split_payload(source, n, size, feats, held, w) for w in ("train", "heldout")}
     cached = {w: load_cached_stats(p) if use_cache else None for w, p in payloads.items()}
     if cached["train"] is not None and cached["train"].features is None:  # KID needs the training vectors
         cached["train"] = None
-    accs = {w: StatsAccumulator(keep_features=w == "train") for w in ("train", "heldout", "recon")}
     need_real = any(v is None for v in cached.values())
-    if need_real or reconstruct is not None:
-        with task(f"Reference features ({feats.spec})", total=n) as t, torch.no_grad():
-            for b0, x, _ in iter_batches(source, size, batch_size, 0, n):
-                h = torch.from_numpy(held[b0 : b0 + len(x)])
-                if need_real:
-                    f = feats(x)
-                    accs["train"].add(f[~h])
-                    accs["heldout"].add(f[h])
-                if reconstruct is not None and bool(h.any()):
-                    accs["recon"].add(feats(reconstruct(x[h]).float().clamp(-1, 1)))
-                t.advance(len(x))
+    rows = (shard.start, shard.stop) if shard is not None else (0, n)
+    accs = _reference_pass(source, size, feats, held, batch_size, reconstruct, need_real, rows)
+    if shard is not None and shard.world > 1:
+        shares = shard.all_gather(accs)
+        accs = {w: merge_accumulators([a[w] for a in shares]) for w in accs}
     out: dict[str, FeatureStats | None] = {}
     for w in ("train", "heldout"):
         out[w] = cached[w] if cached[w] is not None else (accs[w].stats() if accs[w].n >= 2 else None)
-        if cached[w] is None and use_cache and out[w] is not None:
+        if cached[w] is None and use_cache and out[w] is not None and is_main_process():
             try:
                 save_cached_stats(payloads[w], out[w])  # type: ignore[arg-type]
             except OSError:
                 pass  # a read-only cache must not fail the evaluation
     out["recon"] = accs["recon"].stats() if accs["recon"].n >= 2 else None  # a distance needs 2 images
     return out
+
+
+def _reference_pass(source: Any, size: int, feats: Any, held: np.ndarray, batch_size: int,
+                    reconstruct: Callable[[torch.Tensor], torch.Tensor] | None, need_real: bool,
+                    rows: tuple[int, int]) -> dict[str, StatsAccumulator]:  # fmt: skip
+    """Feature sums of rows [start, stop): train split, held-out split and held-out reconstructions."""
+    from tokkit.data.dataset import iter_batches
+    from tokkit.progress import task
+
+    accs = {w: StatsAccumulator(keep_features=w == "train") for w in ("train", "heldout", "recon")}
+    if not (need_real or reconstruct is not None):
+        return accs
+    with task(f"Reference features ({feats.spec})", total=rows[1] - rows[0]) as t, torch.no_grad():
+        for _, x, idx in iter_batches(source, size, batch_size, *rows):
+            h = torch.from_numpy(held[idx.numpy()])
+            if need_real:
+                f = feats(x)
+                accs["train"].add(f[~h])
+                accs["heldout"].add(f[h])
+            if reconstruct is not None and bool(h.any()):
+                accs["recon"].add(feats(reconstruct(x[h]).float().clamp(-1, 1)))
+            t.advance(len(x))
+    return accs
 
 
 def sample_stats(batches: Iterator[torch.Tensor], feats: Any, keep_features: bool = False) -> FeatureStats:

@@ -498,7 +498,8 @@ def _join_shares(shard: Any, values: ReconValues, side: RFIDSide, lp: _LPIPSStat
                  source: Any) -> None:  # fmt: skip
     """Under torchrun: every rank's share gathered to rank 0 and joined there in data order, in place
     (per-image values concatenated, feature sums merged exactly, code counts added)."""
-    from tokkit.metrics.shards import merge_accumulators, merge_skipped
+    from tokkit.metrics.fid import merge_accumulators
+    from tokkit.metrics.shards import merge_skipped
 
     failed = lp.reason if lp.metric is None and (lp.reason or "").startswith("LPIPS failed") else None
     mine = _ReconShare(values, side.real_acc, side.fake_acc, failed, usage.per_scale, usage.shapes,

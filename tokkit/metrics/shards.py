@@ -4,7 +4,7 @@ The single-process pass defines the numbers: images are read in batches at the f
 ``[j * batch_size, (j + 1) * batch_size)``. Under torchrun those batches (never padded, never repeated)
 are split into ``world`` contiguous shares; each rank measures its share with the same code, so every
 per-image value is the single-process value bit for bit (same batch, same kernels), and rank 0 joins the
-shares in data order: per-image values concatenated, feature sums merged exactly (``merge_accumulators``),
+shares in data order: per-image values concatenated, feature sums merged exactly (``fid.merge_accumulators``),
 code counts added. ``num_images`` is N for any N and any number of processes.
 
 The merged result is broadcast, so every rank returns the same dict; only rank 0 prints or writes files.
@@ -44,6 +44,10 @@ class EvalShard:
         out: list[Any] | None = [None] * self.world if self.rank == 0 else None
         dist.gather_object(obj, out, dst=0, group=self.group)
         return out
+
+    def all_gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` in rank order, on every rank."""
+        return self.broadcast(self.gather(obj))
 
     def broadcast(self, obj: Any) -> Any:
         """Rank 0's ``obj`` on every rank (an exception raised on rank 0 is raised on every rank)."""
@@ -93,31 +97,6 @@ def eval_shard(device: Any, num_images: int, batch_size: int) -> Iterator[EvalSh
 
     with sharded(device) as (rank, world, group):
         yield EvalShard(rank, world, *share(num_images, batch_size, rank, world), group)
-
-
-def merge_accumulators(parts: list[Any]) -> Any:
-    """One ``StatsAccumulator`` equal to feeding every part's features in order into one.
-
-    Each part holds sums of ``f - shift_r``; re-centred on the first part's shift (what one process
-    uses: the first feature vector seen), with d = shift_r - shift_0:
-    s1' = s1 + n d, s2' = s2 + d s1^T + s1 d^T + n d d^T (exact up to float64 rounding)."""
-    from tokkit.metrics.fid import StatsAccumulator
-
-    parts = [p for p in parts if p is not None and p.n]
-    out = StatsAccumulator(keep_features=any(p.kept is not None for p in parts))
-    if not parts:
-        return out
-    out.shift = parts[0].shift.copy()
-    out.s1 = np.zeros_like(parts[0].s1)
-    out.s2 = np.zeros_like(parts[0].s2)
-    for p in parts:
-        d = p.shift - out.shift
-        out.s1 += p.s1 + p.n * d
-        out.s2 += p.s2 + np.outer(d, p.s1) + np.outer(p.s1, d) + p.n * np.outer(d, d)
-        out.n += p.n
-        if out.kept is not None and p.kept:
-            out.kept.extend(p.kept)
-    return out
 
 
 def merge_skipped(source: Any, parts: list[dict[int, Any]]) -> None:
