@@ -143,6 +143,24 @@ class StatsAccumulator:
         if self.kept is not None:
             self.kept.append(f.astype(np.float32))
 
+    def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The running sums as arrays (for ``tokkit.metrics.partial``); {} before the first vector."""
+        if self.shift is None:
+            return {}
+        return {f"{prefix}_shift": self.shift, f"{prefix}_s1": self.s1, f"{prefix}_s2": self.s2,
+                f"{prefix}_n": np.int64(self.n)}  # fmt: skip
+
+    @classmethod
+    def restore(cls, arrays: dict[str, np.ndarray], prefix: str, kept: list[np.ndarray] | None) -> StatsAccumulator:
+        """The accumulator ``state_arrays`` saved, its kept feature blocks ``kept`` (None: not kept)."""
+        acc = cls(keep_features=kept is not None)
+        if f"{prefix}_shift" in arrays:
+            acc.shift, acc.s1, acc.s2 = (np.array(arrays[f"{prefix}_{k}"]) for k in ("shift", "s1", "s2"))
+            acc.n = int(arrays[f"{prefix}_n"])
+        if kept is not None:
+            acc.kept = list(kept)
+        return acc
+
     def stats(self) -> FeatureStats:
         if self.n < 2 or self.shift is None:
             raise DataError(f"a Frechet distance needs at least 2 images; got {self.n}", hint="use more images")
@@ -417,10 +435,12 @@ def real_image_stats(
     batch_size: int = 32,
     use_cache: bool = True,
     device: torch.device | str = "cpu",
+    partial_out: str | Path | None = None,
 ) -> tuple[FeatureStats, bool]:
     """Statistics of the first ``n`` images of ``source``; (stats, came_from_cache). Under torchrun each
     rank reads a contiguous share of the batches and rank 0 merges the sums (``tokkit.metrics.shards``);
-    every rank returns the merged statistics."""
+    every rank returns the merged statistics. ``partial_out``: keep the running sums beside that file
+    while the pass runs and continue from them (``tokkit.metrics.partial``)."""
     payload = real_stats_payload(source, n, image_size, features) if use_cache else None
     if payload is not None:
         cached = load_cached_stats(payload)
@@ -428,7 +448,8 @@ def real_image_stats(
             return cached, True
     from tokkit.metrics.shards import is_main_process
 
-    stats = _sharded_stats(source, n, image_size, features, batch_size, torch.device(device))
+    key = {**real_stats_payload(source, n, image_size, features), "batch_size": batch_size}
+    stats = _sharded_stats(source, n, image_size, features, batch_size, torch.device(device), partial_out, key)
     if payload is not None and is_main_process():  # one writer per torchrun job
         try:
             save_cached_stats(payload, stats)
@@ -437,18 +458,26 @@ def real_image_stats(
     return stats, False
 
 
-def _sharded_stats(source: Any, n: int, size: int, features: FidFeatures, batch_size: int, dev: Any) -> FeatureStats:
+def _sharded_stats(source: Any, n: int, size: int, features: FidFeatures, batch_size: int, dev: Any,
+                   partial_out: Any, key: dict[str, Any]) -> FeatureStats:  # fmt: skip
     """One pass over the first ``n`` images (this rank's share under torchrun), merged on rank 0."""
     from tokkit.data.dataset import iter_batches
+    from tokkit.metrics.partial import PartialRun
     from tokkit.metrics.shards import eval_shard
     from tokkit.progress import task
 
-    acc = StatsAccumulator()
     with eval_shard(dev, n, batch_size) as shard:
+        partial = PartialRun(partial_out, {**key, "rows": [shard.start, shard.stop]}, shard.rank, shard.world)
+        saved = partial.load()
+        acc = StatsAccumulator.restore(saved[1], "real", None) if saved else StatsAccumulator()
+        begin = int(saved[0]["next_row"]) if saved else shard.start
         with task(f"Real-image features ({features.spec})", total=shard.stop - shard.start) as t:
-            for _, x, _ in iter_batches(source, size, batch_size, shard.start, shard.stop):
+            t.advance(begin - shard.start)
+            for row, x, _ in iter_batches(source, size, batch_size, begin, shard.stop):
                 acc.add(features(x))
                 t.advance(len(x))
+                if partial.due():
+                    partial.save({"next_row": min(row + batch_size, shard.stop)}, acc.state_arrays("real"), {})
         shares = shard.gather(acc)
         return shard.broadcast(merge_accumulators(shares).stats() if shard.is_main else None)
 

@@ -301,23 +301,79 @@ def _reconstruct_all(
     lp: _LPIPSState,
     usage: UsageAccumulator,
     rows: tuple[int, int] | None = None,
+    partial: Any = None,
 ) -> ReconValues:
     """One pass over rows [start, stop) of the first N images (all of them by default): per-image values,
-    code usage and the rFID statistics."""
+    code usage and the rFID statistics. ``partial`` (a ``PartialRun``): resume from its saved sums, and
+    save them as the pass goes."""
     from tokkit.data.dataset import iter_batches
     from tokkit.progress import task
 
     values = ReconValues()
     size, dev = inputs.image_size, inputs.device
     start, stop = rows if rows is not None else (0, inputs.num_images)
+    begin = _restore_recon(partial, values, side, usage, lp, inputs.source, start) if partial is not None else start
     with task("Reconstructing", total=stop - start) as t, torch.no_grad():
-        for _, x, _ in iter_batches(inputs.source, size, batch_size, start, stop):
+        t.advance(begin - start)
+        for row, x, _ in iter_batches(inputs.source, size, batch_size, begin, stop):
             x = x.to(dev)
             tokens, recon_q = _score_batch(tok, x, lp, size, values)
             usage.add(tokens.index_maps())
             side.add(x, recon_q)
             t.advance(len(x))
+            if partial is not None and partial.due():
+                _save_recon(partial, min(row + batch_size, stop), values, side, usage, lp, inputs.source)
     return values
+
+
+def _save_recon(partial: Any, next_row: int, values: ReconValues, side: RFIDSide, usage: UsageAccumulator,
+                lp: _LPIPSState, source: Any) -> None:  # fmt: skip
+    """The pass so far: per-image values, feature sums (+ the kept vectors added since the last save), counts."""
+    arrays = {name: values.per_image(name).numpy() for name in ("psnr", "ssim", "lpips")}
+    new: dict[str, np.ndarray] = {}
+    for name, acc in (("real", side.real_acc), ("fake", side.fake_acc)):
+        if acc is None:
+            continue
+        arrays.update(acc.state_arrays(name))
+        done = partial.chunks.get(name, 0)
+        if acc.kept and len(acc.kept) > done:  # one chunk per save: the blocks since the last one
+            new[name] = np.concatenate(acc.kept[done:])
+            acc.kept[done:] = [new[name]]
+    arrays.update({f"usage_{i}": c for i, c in enumerate(usage.per_scale)})
+    state = {"next_row": next_row, "count": values.count, "usage_shapes": [list(s) for s in usage.shapes],
+             "lpips_failed": lp.reason if lp.metric is None and (lp.reason or "").startswith("LPIPS failed") else None,
+             "skipped": {str(i): [u.path, u.reason] for i, u in source.skipped.items()}}  # fmt: skip
+    partial.save(state, arrays, new)
+
+
+def _restore_recon(partial: Any, values: ReconValues, side: RFIDSide, usage: UsageAccumulator, lp: _LPIPSState,
+                   source: Any, start: int) -> int:  # fmt: skip
+    """Load a saved pass into the accumulators; the row to continue at (``start`` when nothing is saved)."""
+    from tokkit.data.sources import Unreadable
+    from tokkit.errors import DataError
+    from tokkit.metrics.fid import StatsAccumulator
+
+    got = partial.load()
+    if got is None:
+        return start
+    state, arrays, chunks = got
+    for name in ("psnr", "ssim", "lpips"):
+        if len(arrays[name]):
+            getattr(values, name).append(torch.from_numpy(arrays[name]))
+    values.count = int(state["count"])
+    if side.real_acc is not None and "real_shift" not in arrays and values.count:
+        raise DataError(f"the partial run at '{partial.root}' used cached real-image statistics that are gone",
+                        hint="delete it to start over")  # fmt: skip
+    if side.real_acc is not None:
+        side.real_acc = StatsAccumulator.restore(arrays, "real", chunks.get("real", []))
+    side.fake_acc = StatsAccumulator.restore(arrays, "fake", chunks.get("fake", []))
+    usage.per_scale = [arrays[f"usage_{i}"] for i in range(len(state["usage_shapes"]))]
+    usage.shapes = [tuple(s) for s in state["usage_shapes"]]
+    if state["lpips_failed"]:
+        lp.metric, lp.reason = None, state["lpips_failed"]
+    for i, (path, reason) in state["skipped"].items():
+        source.skipped[int(i)] = Unreadable(path, reason)
+    return int(state["next_row"])
 
 
 def _rfid(side: RFIDSide, count: int, warnings: list[str]) -> float | None:
@@ -404,8 +460,14 @@ def evaluate_recon(
     arrays_out: dict[str, Any] | None = None,
     crop: str | None = None,
     ref_stats: str | Path | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Reconstruct the first ``num_images`` images and measure them (``crop``: center | adm).
+
+    ``out``: also write the result there (JSON, atomically), keeping partial sums in ``OUT.partial/`` while
+    the pass runs (``tokkit.metrics.partial``); ``resume`` continues a killed run from them. Under torchrun
+    each process measures a contiguous share of the batches (``tokkit.metrics.shards``).
 
     Returns {"psnr", "ssim", "lpips", "rfid", "rfid_features", "usage", "protocol"} plus the
     uncertainty keys (``UNCERTAINTY_KEYS``: 95% t intervals of the per-image means, KID with its std,
@@ -424,18 +486,41 @@ def evaluate_recon(
     _check_recon_inputs(inputs.tok, inputs.image_size, allow_no_decoder)
     if not inputs.tok.can_decode:
         return _usage_only(inputs, batch_size, data)
+    from tokkit.metrics.partial import PartialRun, check_partial
     from tokkit.metrics.shards import eval_shard
 
+    check_partial(out, resume)
     with eval_shard(inputs.device, inputs.num_images, batch_size) as shard:  # all rows, or this rank's share
+        key = _recon_key(inputs, batch_size, fid_features, weights, compute_lpips, (shard.start, shard.stop))
+        partial = PartialRun(out, key, shard.rank, shard.world)
         measured = measure_recon(inputs, batch_size, fid_features, weights, lpips_weights, use_cache,
-                                 compute_lpips, lpips_metric, (shard.start, shard.stop))  # fmt: skip
+                                 compute_lpips, lpips_metric, (shard.start, shard.stop), partial)  # fmt: skip
         if shard.world > 1:
             _join_shares(shard, *measured, inputs.source)
-        out = None
+        result = None
         if shard.is_main:
-            out = _recon_result(inputs, data, batch_size, fid_features, ref_stats, arrays_out, *measured)
-            out["protocol"]["processes"] = shard.world
-        return shard.broadcast(out)
+            result = _recon_result(inputs, data, batch_size, fid_features, ref_stats, arrays_out, *measured)
+            result["protocol"]["processes"] = shard.world
+            if out is not None:  # the result first, then the partial sums go: a kill never loses both
+                from tokkit.io.checkpoint import write_json_atomic
+
+                write_json_atomic(Path(out), result)
+                partial.finish()
+        return shard.broadcast(result)
+
+
+def _recon_key(inputs: Any, batch_size: int, fid_features: Any, weights: Any, lpips: bool,
+               rows: tuple[int, int]) -> dict[str, Any]:  # fmt: skip
+    """What fixes a pass's numbers: a partial run saved under another key is not resumed."""
+    from tokkit.metrics import _common as C
+
+    path = getattr(inputs.tok, "checkpoint_path", None)
+    config = Path(path) / "config.json" if path else None
+    return {"data": inputs.source.identity(), "num_images": inputs.num_images, "image_size": inputs.image_size,
+            "batch_size": batch_size, "rows": list(rows), "tokenizer": C.tokenizer_info(inputs.tok),
+            "tokenizer_config": config.read_text() if config is not None and config.is_file() else None,
+            "fid_features": fid_features if isinstance(fid_features, str) else getattr(fid_features, "spec", None),
+            "fid_weights": str(weights) if weights else None, "lpips": lpips}  # fmt: skip
 
 
 def _recon_result(
@@ -469,6 +554,7 @@ def measure_recon(
     compute_lpips: bool,
     lpips_metric: tuple[Any, str | None] | None,
     rows: tuple[int, int] | None = None,
+    partial: Any = None,
 ) -> tuple[ReconValues, RFIDSide, _LPIPSState, UsageAccumulator]:
     """The per-image step of ``evaluate_recon`` on prepared ``inputs`` (``_common.prepare``) over rows
     [start, stop) (all by default): the per-image values, the rFID feature statistics, the LPIPS state
@@ -477,7 +563,7 @@ def measure_recon(
     side = _rfid_side(fid_features, weights, dev, inputs.source, inputs.num_images, inputs.image_size, use_cache)
     lp = _lpips_state(compute_lpips, lpips_metric, dev, lpips_weights)
     usage = UsageAccumulator(tok)
-    values = _reconstruct_all(tok, inputs, batch_size, side, lp, usage, rows)
+    values = _reconstruct_all(tok, inputs, batch_size, side, lp, usage, rows, partial)
     return values, side, lp, usage
 
 

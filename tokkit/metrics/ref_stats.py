@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -101,12 +102,15 @@ def write_ref_stats(
     crop: str | None = None,
     device: str = "auto",
     use_cache: bool = True,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Feature statistics of the first ``num_images`` images of ``data`` -> ``out`` (npz, see the module doc).
+    The running sums are kept in ``OUT.partial/`` while the pass runs; ``resume`` continues a killed run.
     Returns {"out", "num_images", "feature_dim", "protocol"}."""
     from tokkit.device import resolve_device
     from tokkit.metrics import _common as C
     from tokkit.metrics.fid import create_fid_features, real_image_stats
+    from tokkit.metrics.partial import check_partial, partial_dir
     from tokkit.metrics.shards import is_main_process, rank_device
 
     dev = rank_device(resolve_device(device) if isinstance(device, str) else device)
@@ -114,7 +118,8 @@ def write_ref_stats(
     warnings: list[str] = []
     n = C.resolve_num_images(source, num_images, warnings)
     feats = create_fid_features(fid_features, weights, dev) if isinstance(fid_features, str) else fid_features
-    stats, cached = real_image_stats(source, n, int(image_size), feats, batch_size, use_cache, dev)
+    check_partial(out, resume)
+    stats, cached = real_image_stats(source, n, int(image_size), feats, batch_size, use_cache, dev, out)
     protocol = {"format": REF_FORMAT, "num_images": n, "image_size": int(image_size),
                 "transform": C.transform_name(source), **C.fingerprints(source, n, feats),
                 "data": getattr(source, "spec", str(data)), "features": feats.describe(),
@@ -130,4 +135,5 @@ def write_ref_stats(
         np.savez(buf, mu=stats.mu, sigma=stats.sigma, n=np.int64(stats.n), protocol=np.array(json.dumps(protocol)))
         out.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(out, buf.getvalue())
+        shutil.rmtree(partial_dir(out), ignore_errors=True)  # the file first, then the partial sums go
     return {"out": str(out), "num_images": n, "feature_dim": stats.dim, "protocol": protocol}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
 from tokkit_cli.options import (
     CropOpt,
     DataOpt,
@@ -15,6 +20,7 @@ from tokkit_cli.options import (
     NoCacheOpt,
     NumImagesOpt,
     RefStatsOpt,
+    ResumeOpt,
     SeedOpt,
     TokenizerOpt,
     session,
@@ -35,12 +41,19 @@ def command(
     seed: SeedOpt = 0,
     crop: CropOpt = None,
     ref_stats: RefStatsOpt = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Also write the result JSON here; partial sums are kept beside it."),
+    ] = None,
+    resume: ResumeOpt = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
 
     Reconstructs every image; the Frechet distance is computed in the --fid-features space
     (inception = the standard rFID). Real-image statistics are cached per data and protocol.
+    Under torchrun each process measures a share of the images; the result is one process's.
+    With --out, a killed run continues with --resume.
 
     Example: tokkit eval recon --tokenizer runs/vq/checkpoints/final --data builtin:photos --fid-features effnet-lite0
     """
@@ -62,5 +75,7 @@ def command(
             crop=crop,
             ref_stats=ref_stats,
             use_cache=not no_cache,
+            out=out,
+            resume=resume,
         )
     show(result, json, render_recon, tokenizer)

@@ -16,6 +16,7 @@ from tokkit_cli.options import (
     JsonOpt,
     NoCacheOpt,
     NumImagesOpt,
+    ResumeOpt,
     SeedOpt,
     SpecArg,
     session,
@@ -32,6 +33,7 @@ def command(
     weights: FidWeightsOpt = None,
     crop: CropOpt = None,
     no_cache: NoCacheOpt = False,
+    resume: ResumeOpt = False,
     json: JsonOpt = False,
     seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
@@ -39,6 +41,7 @@ def command(
     """Write reference feature statistics of DATA (pytorch-fid's npz layout plus tokkit's protocol).
 
     Read back with --ref-stats on eval recon (rfid_ref), eval generation and eval compare (gfid_ref).
+    Under torchrun each process reads a share of the images; a killed run continues with --resume.
 
     Example: tokkit eval stats /data/imagenet/val --crop adm --fid-features inception --out val256.npz
     """
@@ -58,5 +61,6 @@ def command(
             crop=crop,
             device=device,
             use_cache=not no_cache,
+            resume=resume,
         )
     show(result, json, render_stats)
