@@ -64,3 +64,24 @@ def test_generation_ref_stats_adds_gfid_ref(cli, ckpts, tmp_path):
             "--fid-features", "test-pixfeat", "--json")  # fmt: skip
     r = _json(cli(*args, "--ref-stats", ref))  # gfid itself: unchanged code path (test_cli_eval covers it)
     assert r["gfid_ref"] > 0 and r["gfid"] is not None and r["protocol"]["gfid_ref"]["kind"] == "tokkit"
+
+
+def test_gfid_reference_batch_refused_for_rfid_unless_allowed(cli, ckpts, tmp_path):
+    """LlamaGen#34: an rFID scored against the generation reference batch instead of the originals."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "VIRTUAL_imagenet256_labeled.npz", arr_0=rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8))
+    args = ("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat",
+            "--ref-stats", tmp_path / "VIRTUAL_imagenet256_labeled.npz", "--json")  # fmt: skip
+    r = cli(*args)
+    assert r.exit_code == 2 and "generation reference batch" in (r.stderr or r.stdout) and "Traceback" not in r.output
+    ok = _json(cli(*args, "--allow-gfid-ref"))
+    assert ok["rfid_ref"] > 0 and ok["protocol"]["rfid_ref"]["kind"] == "adm-images"
+
+
+def test_rfid_ref_from_other_images_warns(cli, ckpts, tmp_path):
+    ref = tmp_path / "other.npz"
+    _json(cli("eval", "stats", "builtin:shapes:n=12,size=16", "--image-size", "16", "--fid-features", "test-pixfeat",
+              "--out", ref, "--json"))  # fmt: skip
+    r = _json(cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", DATA, "--fid-features", "test-pixfeat",
+                  "--ref-stats", ref, "--json"))  # fmt: skip
+    assert any("made from other images" in w for w in r["protocol"]["warnings"])

@@ -462,8 +462,12 @@ def evaluate_recon(
     ref_stats: str | Path | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    allow_gfid_ref: bool = False,
 ) -> dict[str, Any]:
     """Reconstruct the first ``num_images`` images and measure them (``crop``: center | adm).
+
+    ``ref_stats``: also ``rfid_ref``, the FD of the reconstructions against that statistics file (a
+    generation reference batch such as ADM's is refused unless ``allow_gfid_ref``).
 
     ``out``: also write the result there (JSON, atomically), keeping partial sums in ``OUT.partial/`` while
     the pass runs (``tokkit.metrics.partial``); ``resume`` continues a killed run from them. Under torchrun
@@ -499,7 +503,8 @@ def evaluate_recon(
             _join_shares(shard, *measured, inputs.source)
         result = None
         if shard.is_main:
-            result = _recon_result(inputs, data, batch_size, fid_features, ref_stats, arrays_out, *measured)
+            result = _recon_result(inputs, data, batch_size, fid_features, ref_stats, allow_gfid_ref, arrays_out,
+                                   *measured)  # fmt: skip
             result["protocol"]["processes"] = shard.world
             if out is not None:  # the result first, then the partial sums go: a kill never loses both
                 from tokkit.io.checkpoint import write_json_atomic
@@ -524,8 +529,8 @@ def _recon_key(inputs: Any, batch_size: int, fid_features: Any, weights: Any, lp
 
 
 def _recon_result(
-    inputs: Any, data: Any, batch_size: int, fid_features: Any, ref_stats: Any, arrays_out: Any,
-    values: ReconValues, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator,
+    inputs: Any, data: Any, batch_size: int, fid_features: Any, ref_stats: Any, allow_gfid_ref: bool,
+    arrays_out: Any, values: ReconValues, side: RFIDSide, lp: _LPIPSState, usage: UsageAccumulator,
 ) -> dict[str, Any]:  # fmt: skip
     """The result of a finished pass: rFID, the intervals, the protocol and ``rfid_ref``."""
     rfid = _rfid(side, values.count, inputs.warnings)
@@ -536,12 +541,27 @@ def _recon_result(
         "protocol": _recon_protocol(inputs, data, batch_size, values, side, lp, usage),
     }
     if ref_stats is not None:  # a separate key: rfid always compares with the same images' originals
-        from tokkit.metrics.ref_stats import ref_fd
-
-        info = ref_fd(ref_stats, side.feats, side.fake_acc.stats(), batch_size, inputs.device)
-        out["rfid_ref"] = info.pop("fd")
-        out["protocol"]["rfid_ref"] = info
+        out["rfid_ref"], out["protocol"]["rfid_ref"] = _rfid_ref(ref_stats, side, inputs, batch_size, allow_gfid_ref)
     return out
+
+
+def _rfid_ref(ref_stats: Any, side: RFIDSide, inputs: Any, batch_size: int, allow_gfid_ref: bool) -> tuple[Any, Any]:
+    """(FD of the reconstructions against the file, what the file was). A generation reference batch (ADM's
+    ``VIRTUAL_imagenet256_labeled.npz``) is refused unless allowed: rFID scored against it instead of the
+    reconstructed images' originals is the classic irreproducible rFID (LlamaGen#34)."""
+    from tokkit.errors import UsageError
+    from tokkit.metrics.ref_stats import ref_fd
+
+    info = ref_fd(ref_stats, side.feats, side.fake_acc.stats(), batch_size, inputs.device)
+    if info["kind"].startswith("adm") and not allow_gfid_ref:
+        raise UsageError(f"'{ref_stats}' is a generation reference batch (ADM arr_0): rFID compares reconstructions "
+                         "with their own originals", hint="write the originals' statistics with tokkit eval stats, "
+                         "or pass --allow-gfid-ref to score against it anyway (reported as rfid_ref)")  # fmt: skip
+    theirs = info.get("data_fingerprint")
+    if theirs is not None and theirs != (mine := inputs.source.fingerprint(inputs.num_images)):
+        inputs.warnings.append(f"rfid_ref: '{ref_stats}' was made from other images ({theirs}) than the ones "
+                               f"reconstructed ({mine})")  # fmt: skip
+    return info.pop("fd"), info
 
 
 def measure_recon(

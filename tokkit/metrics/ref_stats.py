@@ -88,7 +88,11 @@ def ref_fd(path: str | Path, feats: Any, fake: FeatureStats, batch_size: int, de
     from tokkit.metrics.fid import frechet_distance_stats
 
     ref, kind = load_ref_stats(path, feats, batch_size, device)
-    return {"fd": frechet_distance_stats(ref, fake), "file": str(path), "kind": kind, "ref_n": ref.n}
+    out = {"fd": frechet_distance_stats(ref, fake), "file": str(path), "kind": kind, "ref_n": ref.n}
+    if kind == "tokkit":  # what the file was made from, so that a mismatch with the evaluated images shows
+        with _open_npz(path) as z:
+            out["data_fingerprint"] = json.loads(str(z["protocol"])).get("data_fingerprint")
+    return out
 
 
 def write_ref_stats(

@@ -46,6 +46,10 @@ def command(
         typer.Option("--out", "-o", help="Also write the result JSON here; partial sums are kept beside it."),
     ] = None,
     resume: ResumeOpt = False,
+    allow_gfid_ref: Annotated[
+        bool,
+        typer.Option("--allow-gfid-ref", help="Accept a generation reference batch (ADM arr_0) as --ref-stats."),
+    ] = False,
     device: DeviceOpt = "auto",
 ) -> None:
     """Reconstruction quality: PSNR, SSIM, LPIPS, codebook usage and rFID.
@@ -77,5 +81,6 @@ def command(
             use_cache=not no_cache,
             out=out,
             resume=resume,
+            allow_gfid_ref=allow_gfid_ref,
         )
     show(result, json, render_recon, tokenizer)
