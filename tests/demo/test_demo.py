@@ -215,6 +215,25 @@ def test_cli_json_reuses_the_finished_run(demo, cli, tmp_path):
     assert missing.exit_code != 0 and "nope" in missing.stderr and "Traceback" not in missing.stderr
 
 
+def test_demo_folder_is_an_eval_table_input(demo, cli, tmp_path):
+    """eval table takes a demo folder (its demo.json rows, the protocol of its eval recon results) and draws
+    rFID vs gFID with the per-seed intervals."""
+    out, _, result, _, _, _ = demo
+    r = cli("eval", "table", out, "--out", tmp_path / "t.md", "--plot", tmp_path / "fid.png", "--json")
+    assert r.exit_code == 0, r.stderr
+    t = json.loads(r.stdout)
+    assert [row["tokenizer"] for row in t["rows"]] == [row["tokenizer"] for row in result["rows"]]
+    assert t["rows"][0]["gfid"] == result["rows"][0]["gfid"] and t["protocol"]["image_size"] == TINY["image_size"]
+    assert (tmp_path / "fid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "demo.json").write_text((out / "demo.json").read_text())  # without its eval/ folder: no protocol
+    bad = cli("eval", "table", alone)
+    assert bad.exit_code == 1 and "without its folder" in bad.stderr
+    bad_plot = cli("eval", "table", out, "--plot", tmp_path / "fid.jpg")
+    assert bad_plot.exit_code == 2 and ".png" in bad_plot.stderr
+
+
 def test_report_loads_in_chromium(demo):
     binary = chromium_binary()
     if binary is None:

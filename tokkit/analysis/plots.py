@@ -239,3 +239,44 @@ def channel_plot(mean: np.ndarray, std: np.ndarray, values: np.ndarray) -> bytes
         ax.grid(True, alpha=0.25)
     fig.tight_layout()
     return to_png(fig)
+
+
+def _finite(xs: list[Any], ys: list[Any]) -> tuple[list[float], list[float]]:
+    pts = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True) if x is not None and y is not None]
+    pts = [(x, y) for x, y in pts if np.isfinite(x) and np.isfinite(y)]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def fid_figure(rows: list[dict[str, Any]], features: str, subtitle: str = "") -> bytes:
+    """rFID (x) against gFID (y), one labelled point per tokenizer, the real-data floor as a line. A row with
+    per-seed gFIDs (``gfid_seeds``, >= 2) gets its 95% t-interval over the seeds as a vertical bar; rFID is
+    one Frechet distance over the images and has no interval."""
+    from tokkit.stats import mean_ci
+
+    plt = _plt()
+    fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.6))
+    floor = next((r["gfid_floor"] for r in rows if r.get("gfid_floor") is not None), None)
+    skipped = []
+    for r in rows:
+        if r.get("rfid") is None or r.get("gfid") is None:
+            why = str(r.get("gfid_reason") or ("no rFID" if r.get("rfid") is None else "no gFID")).split(":")[0]
+            skipped.append(f"{r['tokenizer']} (n/a: {why})")
+            continue
+        lo, hi = mean_ci(r["gfid_seeds"]) if len(r.get("gfid_seeds") or []) >= 2 else (None, None)
+        if lo is not None:
+            ax.errorbar([r["rfid"]], [r["gfid"]], yerr=[[r["gfid"] - lo], [hi - r["gfid"]]], fmt="o", ms=6, capsize=4)
+        else:
+            ax.scatter([r["rfid"]], [r["gfid"]], s=45)
+        ax.annotate(r["tokenizer"], (r["rfid"], r["gfid"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    if floor is not None:
+        ax.axhline(floor, color="0.4", ls="--", lw=1)
+        ax.annotate(f"real-data floor {floor:.3g}", (0.01, floor), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(0, 4), fontsize=8, color="0.3")  # fmt: skip
+    ax.set_xlabel(f"rFID ({features}), lower = better reconstruction")
+    ax.set_ylabel(f"gFID ({features}), lower = better generation; bars: 95% over probe seeds")
+    title = "reconstruction vs generation" + (f"\n{subtitle}" if subtitle else "")
+    if skipped:
+        title += "\nnot shown: " + ", ".join(skipped)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return to_png(fig)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tokkit.analysis.plots import _plt, to_png
+from tokkit.analysis.plots import _finite, _plt, to_png
 
 # DiGIT (Zhu et al., NeurIPS 2024) Table 1: ImageNet, DINOv2 ViT-B/14 k-means tokens vs a VQGAN,
 # Gaussian pixel noise at SNR (dB). Published numbers, drawn for reference only.
@@ -22,39 +22,6 @@ DIGIT_TABLE1 = {
         "DiGIT": (0.975, 0.960, 0.940, 0.916, 0.888, 0.855, 0.816),
     },
 }
-
-
-def _finite(xs: list[Any], ys: list[Any]) -> tuple[list[float], list[float]]:
-    pts = [(float(x), float(y)) for x, y in zip(xs, ys, strict=True) if x is not None and y is not None]
-    pts = [(x, y) for x, y in pts if np.isfinite(x) and np.isfinite(y)]
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def fid_figure(rows: list[dict[str, Any]], features: str) -> bytes:
-    """rFID (x) against gFID (y), one labelled point per tokenizer, the real-data floor as a line."""
-    plt = _plt()
-    fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.6))
-    floor = next((r["gfid_floor"] for r in rows if r.get("gfid_floor") is not None), None)
-    skipped = []
-    for r in rows:
-        if r.get("rfid") is None or r.get("gfid") is None:
-            why = str(r.get("gfid_reason") or ("no rFID" if r.get("rfid") is None else "no gFID")).split(":")[0]
-            skipped.append(f"{r['tokenizer']} (n/a: {why})")
-            continue
-        ax.scatter([r["rfid"]], [r["gfid"]], s=45)
-        ax.annotate(r["tokenizer"], (r["rfid"], r["gfid"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
-    if floor is not None:
-        ax.axhline(floor, color="0.4", ls="--", lw=1)
-        ax.annotate(f"real-data floor {floor:.3g}", (0.01, floor), xycoords=("axes fraction", "data"),
-                    textcoords="offset points", xytext=(0, 4), fontsize=8, color="0.3")  # fmt: skip
-    ax.set_xlabel(f"rFID ({features}), lower = better reconstruction")
-    ax.set_ylabel(f"gFID ({features}), lower = better generation")
-    title = "reconstruction vs generation"
-    if skipped:
-        title += "\nnot shown: " + ", ".join(skipped)
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    return to_png(fig)
 
 
 def stability_figure(results: list[dict[str, Any]]) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from tokkit.analysis.plots import fid_figure
 from tokkit.analysis.report import Section, render_html, write_bytes_atomic
 from tokkit.demo import figures, verdict
 from tokkit.demo.folder import PROBE_CHECK, latent_json, load_arrays, tokenizer_jsons, write_json
@@ -307,7 +308,7 @@ def _figure_sections(
     sections = [
         Section(
             "Reconstruction vs generation",
-            figures=[(verdict.fid_sentence(rows), figures.fid_figure(rows, settings.fid_features))],
+            figures=[(verdict.fid_sentence(rows), fid_figure(rows, settings.fid_features))],
         ),
         Section(
             "Stability (DiGIT Table 1 on this run)",

@@ -1,7 +1,8 @@
 """``eval table``: one results table from saved JSON results, refusing results measured differently.
 
 Accepted: the JSON of ``eval recon``, ``eval generation`` (one tokenizer each; rows of the same checkpoint
-are merged into one) and ``eval compare`` (its rows). Each carries a ``protocol``; results whose protocols
+are merged into one), ``eval compare`` (its rows) and a ``tokkit demo`` folder (or its ``demo.json``).
+Each carries a ``protocol``; results whose protocols
 differ in one of ``PROTOCOL_FIELDS`` (what data, how many images, which size, which crop, which feature
 network) are refused, naming the first difference, unless ``allow_mixed`` (then those fields become
 columns). Intervals travel with their figures: ``psnr_ci`` / ``ssim_ci`` / ``lpips_ci`` (95% over images)
@@ -54,19 +55,40 @@ def _protocol_key(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row(label: str, values: dict[str, Any]) -> dict[str, Any]:
-    keys = [k for c in COLUMNS for k in (c[0], c[2]) if k]
+    keys = [k for c in COLUMNS for k in (c[0], c[2]) if k] + ["gfid_seeds"]  # per-seed gFIDs: the plot's intervals
     return {"tokenizer": label, **{k: values.get(k) for k in keys}}
 
 
-def _result_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """(rows, protocol key) of one saved result; a file that is not one -> one DataError."""
+def _read_json(path: Path) -> Any:
     try:
-        obj = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"'{path}' is not a JSON result ({type(e).__name__})") from None
+
+
+def _demo_result(path: Path, obj: dict[str, Any]) -> dict[str, Any]:
+    """A ``tokkit demo`` folder's ``demo.json`` with the protocol of its ``eval recon`` results (every row
+    of a demo is measured under one protocol: the first tokenizer's ``eval/NAME.json`` stands for all)."""
+    name = str(obj["rows"][0].get("tokenizer")) if obj["rows"] else ""
+    per_tok = path.parent / "eval" / f"{name}.json"
+    protocol = (_read_json(per_tok).get("recon") or {}).get("protocol") if per_tok.is_file() else None
+    if not isinstance(protocol, dict):
+        raise DataError(f"'{path}' is a demo result without its folder's eval/{name}.json (the protocol)",
+                        hint="pass the demo folder itself, or its demo.json where the demo wrote it")  # fmt: skip
+    return {"rows": obj["rows"], "protocol": protocol}
+
+
+def _result_rows(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(rows, protocol key) of one saved result (or demo folder); a file that is not one -> one DataError."""
+    if path.is_dir() and (path / "demo.json").is_file():
+        path = path / "demo.json"
+    obj = _read_json(path)
+    if isinstance(obj, dict) and "verdict" in obj and isinstance(obj.get("rows"), list) and "protocol" not in obj:
+        obj = _demo_result(path, obj)
     if not isinstance(obj, dict) or not isinstance(obj.get("protocol"), dict):
-        raise DataError(f"'{path}' holds no tokkit result with a protocol (eval recon, generation or compare --json)")
-    if isinstance(obj.get("rows"), list):  # eval compare
+        raise DataError(f"'{path}' holds no tokkit result with a protocol (eval recon, generation, compare --json "
+                        "or a demo folder)")  # fmt: skip
+    if isinstance(obj.get("rows"), list):  # eval compare, demo
         return [_row(r["tokenizer"], r) for r in obj["rows"]], _protocol_key(obj)
     tok = obj["protocol"].get("tokenizer") or {}
     label = Path(str(tok.get("path") or path.stem)).name
@@ -170,3 +192,18 @@ def write_table(table: dict[str, Any], out: str | Path) -> Path:
 
 
 __all__ = ["PROTOCOL_FIELDS", "build_table", "cell", "header", "render_table", "write_table"]
+
+
+def write_plot(table: dict[str, Any], out: str | Path) -> Path:
+    """The rFID-vs-gFID figure of the table's rows (PNG, written atomically); rows without both are named."""
+    from tokkit.analysis.plots import fid_figure
+    from tokkit.io.files import write_bytes_atomic
+
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise UsageError(f"--plot must end in .png, got '{out.name}'")
+    key = table["protocol"]
+    subtitle = ", ".join(f"{k} {key[k]}" for k in ("num_images", "image_size", "crop") if key.get(k) is not None)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(out, fid_figure(table["rows"], str(key.get("fid_features") or "features"), subtitle))
+    return out

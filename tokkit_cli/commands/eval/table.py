@@ -11,9 +11,14 @@ from tokkit_cli.options import DeviceOpt, JsonOpt, SeedOpt, session
 
 
 def command(
-    results: Annotated[list[Path], typer.Argument(help="Saved results: eval recon / generation / compare --json.")],
+    results: Annotated[
+        list[Path], typer.Argument(help="Saved results: eval recon / generation / compare --json, or demo folders.")
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Also write the table: .md, .csv (raw numbers) or .html.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also draw rFID vs gFID (.png; bars: 95% over probe seeds).")
     ] = None,
     allow_mixed: Annotated[
         bool, typer.Option("--allow-mixed", help="Put results of different protocols side by side (as columns).")
@@ -27,9 +32,9 @@ def command(
     Compared: data fingerprint, number of images, image size, crop, feature network. Rows of one checkpoint
     (a recon and a generation result) are merged; intervals are kept beside their figures.
 
-    Example: tokkit eval table runs/a_recon.json runs/a_gen.json runs/b_compare.json --out table.md
+    Example: tokkit eval table runs/a_recon.json runs/a_gen.json runs/b_compare.json --out table.md --plot fid.png
     """
-    from tokkit.metrics.table import build_table, write_table
+    from tokkit.metrics.table import build_table, write_plot, write_table
     from tokkit_cli.render import show
     from tokkit_cli.render.table import render_results_table
 
@@ -37,4 +42,6 @@ def command(
         table = build_table(results, allow_mixed=allow_mixed)
         if out is not None:
             table["out"] = str(write_table(table, out))
+        if plot is not None:
+            table["plot"] = str(write_plot(table, plot))
     show(table, json, render_results_table)
