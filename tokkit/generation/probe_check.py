@@ -201,6 +201,7 @@ def _ladder_result(levels: list[float], measures: dict[str, Any], rungs: list[di
             "head": rungs[0]["head"],
             "num_images": rungs[0]["protocol"]["num_images"],
             "image_size": rungs[0]["protocol"]["image_size"],
+            **{k: rungs[0]["protocol"].get(k) for k in C.FINGERPRINT_KEYS},  # the rungs share data and features
             "samples": samples,
             "resolved": "a pair of levels is resolved when the 95% paired interval over seeds excludes 0 and "
             "puts the less corrupted level ahead",

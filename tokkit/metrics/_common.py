@@ -21,6 +21,9 @@ def transform_name(source: Any) -> str:
     return ADM_TRANSFORM if getattr(source, "crop", "center") == "adm" else TRANSFORM
 
 
+FINGERPRINT_KEYS = ("data_fingerprint", "crop", "pixel_range", "feature_weights_sha256", "tokkit_version")
+
+
 def fingerprints(source: Any, n: int | None, features: Any = None) -> dict[str, Any]:
     """Protocol fields every result carries (issue 19): what data, which crop, which pixel range,
     which feature weights (sha256 of the weight file, None when there is no file) and tokkit."""
