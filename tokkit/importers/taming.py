@@ -59,7 +59,7 @@ def recognizes(keys: set[str]) -> bool:
     return (
         "encoder.down.0.block.0.conv1.weight" in keys
         and "quantize.embedding.weight" in keys
-        and not any(k.startswith("quantize.quant_resi.") for k in keys)
+        and not any(k.startswith(("quantize.quant_resi.", "model_ema.")) for k in keys)  # VAR; IBQ (EMA copies)
     )
 
 
@@ -99,8 +99,14 @@ def args_from_config(params: dict[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = None, where: str = "") -> Imported:
-    """A taming VQModel state_dict (published names) [+ its model params] -> the loaded ``vqgan``."""
+def from_state(
+    state: dict[str, torch.Tensor],
+    params: dict[str, Any] | None = None,
+    where: str = "",
+    overrides: dict[str, Any] | None = None,
+) -> Imported:
+    """A taming VQModel state_dict (published names) [+ its model params] -> the loaded ``vqgan``.
+    ``overrides``: vqgan config fields of a taming-derived family (IBQ: ``code_match="dot"``)."""
     from tokkit.tokenizers import create_tokenizer
 
     if "encoder.down.0.block.0.conv1.weight" not in state or "quantize.embedding.weight" not in state:
@@ -116,7 +122,7 @@ def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = N
             f = diff[0]
             raise DataError(f"{where} says {f}={args[f]} but the checkpoint's tensors have {f}={from_tensors[f]}")
         from_tensors["dropout"] = args["dropout"]
-    args = dict(**from_tensors, l2_norm=False, beta=0.25, quant_proj=True)
+    args = dict(**from_tensors, l2_norm=False, beta=0.25, quant_proj=True, **(overrides or {}))
     tok = load_strict_fp32(create_tokenizer("vqgan", **args), s, "the taming checkpoint", unexpected)
     published = dict(params) if params is not None else dict(embed_dim=int(d), n_embed=int(k))
     published.pop("lossconfig", None)
