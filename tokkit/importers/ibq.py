@@ -43,9 +43,13 @@ def convert(req: ImportRequest) -> Imported:
     state = _seed.read_state(ckpt)
     if "quantize.embedding.weight" not in state or "encoder.down.0.block.0.conv1.weight" not in state:
         raise DataError(f"'{ckpt.name}' is not an IBQ checkpoint (no encoder.down.* / quantize.embedding tensors)")
+    if params is None and not any(k.startswith(_seed.EMA) for k in state):
+        # the same tensors as taming's VQGAN: without EMA copies or a yaml nothing says it is IBQ
+        raise DataError(f"'{ckpt.name}' has no model_ema.* tensors and no IBQ yaml: not an IBQ checkpoint",
+                        hint="give its imagenet_ibqgan_*.yaml with --config")  # fmt: skip
     use_ema, notes = _seed.choose_ema(state, params, req.options.get("ema"))
     weights, dropped = _seed.pick_weights(state, use_ema)
-    imp = taming.from_state(weights, params, str(yaml), overrides={"code_match": "dot"})
+    imp = taming.from_state(weights, params, str(yaml), overrides={"code_match": "dot"}, what=f"'{ckpt.name}'")
     if params is None:
         notes.append("no yaml beside the checkpoint and no --config: configuration read from the tensors")
     imp.upstream = UPSTREAM

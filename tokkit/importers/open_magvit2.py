@@ -86,9 +86,20 @@ def check_config(args: dict[str, Any], params: dict[str, Any], where: str) -> No
             raise DataError(f"{where} says {f}={v} but the checkpoint's tensors have {f}={args[f]}")
 
 
-def convert(req: ImportRequest) -> Imported:
+def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = None, where: str = "") -> Imported:
+    """The model's tensors (published names, raw or EMA already chosen) [+ the yaml's init_args] -> ``magvit2``."""
     from tokkit.tokenizers import create_tokenizer
 
+    s, unexpected = TABLE.convert(state, levels=count_levels(state))
+    args = arch_from_tensors(s, where or "the checkpoint")
+    if params is not None:
+        check_config(args, params, where)
+    tok = load_strict_fp32(create_tokenizer("magvit2", **args), s, where or "the checkpoint", unexpected)
+    published = {k: v for k, v in (params or {"embed_dim": args["bits"]}).items() if k != "lossconfig"}
+    return Imported(tok, published, UPSTREAM, [], dropped=summarize(TABLE.dropped(state)))
+
+
+def convert(req: ImportRequest) -> Imported:
     ckpt, yaml = _seed.locate(req.src, req.config)
     params = _seed.init_args(yaml, CLASS_PATHS) if yaml is not None else None
     state = _seed.read_state(ckpt)
@@ -96,22 +107,14 @@ def convert(req: ImportRequest) -> Imported:
         raise DataError(f"'{ckpt.name}' is not an Open-MAGVIT2 checkpoint (no decoder.adaptive.* tensors)")
     use_ema, notes = _seed.choose_ema(state, params, req.options.get("ema"))
     weights, dropped = _seed.pick_weights(state, use_ema)
-    s, unexpected = TABLE.convert(weights, levels=count_levels(weights))
-    args = arch_from_tensors(s, ckpt.name)
-    if params is not None:
-        check_config(args, params, str(yaml))
-    else:
+    imp = from_state(weights, params, str(yaml) if yaml is not None else f"'{ckpt.name}'")
+    if params is None:
         notes.append("no yaml beside the checkpoint and no --config: configuration read from the tensors")
-    tok = load_strict_fp32(create_tokenizer("magvit2", **args), s, f"'{ckpt.name}'", unexpected)
-    published = {k: v for k, v in (params or {"embed_dim": args["bits"]}).items() if k != "lossconfig"}
-    return Imported(
-        tok,
-        {**published, "weights": "ema" if use_ema else "raw"},
-        UPSTREAM,
-        [ckpt] + ([yaml] if yaml is not None else []),
-        dropped=summarize(dropped + TABLE.dropped(weights)),
-        notes=notes,
-    )
+    imp.published["weights"] = "ema" if use_ema else "raw"
+    imp.source_files = [ckpt] + ([yaml] if yaml is not None else [])
+    imp.dropped = summarize(dropped) + imp.dropped
+    imp.notes = notes
+    return imp
 
 
 FAMILY = register_family(
