@@ -267,3 +267,14 @@ def test_inspect_codebook_on_imported(family, cli, tmp_path):
         assert bare.exit_code != 0 and "too large to enumerate" in bare.stderr
     else:
         assert out["codebook_size"] == 64 and out["dim"] == 8
+
+
+def test_magvit2_trains():
+    """Trainable like the other conv tokenizers: forward gives the LFQ losses, gradients reach both ends."""
+    from tokkit.tokenizers import create_tokenizer
+
+    tok = create_tokenizer("magvit2-tiny").train()
+    out = tok(torch.rand(2, 3, 16, 16) * 2 - 1)
+    assert {"commit", "entropy"} <= set(out.losses) and out.recon.shape == (2, 3, 16, 16)
+    (out.recon.pow(2).mean() + sum(out.losses.values())).backward()
+    assert tok.encoder.conv_in.weight.grad.abs().sum() > 0 and tok.decoder.conv_out.weight.grad.abs().sum() > 0
