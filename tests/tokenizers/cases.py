@@ -84,3 +84,23 @@ def _diffusers_vae_case(tmp_path):
         use_post_quant_conv=False, scaling_factor=0.3611, shift_factor=0.1159,
     ).save_pretrained(tmp_path / "vae")  # fmt: skip
     return load_tokenizer(import_checkpoint("diffusers-vae", tmp_path / "vae", tmp_path / "imported")["out"])
+
+
+# --- Open-MAGVIT2's network (magvit2) and the SEED-Voken imports (IBQ, Open-MAGVIT2): the lightning .ckpt fixtures
+case("magvit2-tiny", 32)(_trainable("magvit2-tiny"))
+case("magvit2", 32)(_trainable("magvit2"))
+
+
+def _seed_imported(family: str):
+    def build(tmp_path):
+        from tests.importers.test_import_seed import SOURCES
+        from tokkit.importers import import_checkpoint
+        from tokkit.io.checkpoint import load_tokenizer
+
+        return load_tokenizer(import_checkpoint(family, SOURCES[family], tmp_path / "imported")["out"])
+
+    return build
+
+
+for _family in ("ibq", "open-magvit2"):
+    case(f"import:{_family}", 32)(_seed_imported(_family))

@@ -169,13 +169,14 @@ def decoder_for(tok: Tokenizer, data: TokenSet, head: str) -> Callable[[torch.Te
             return tok.decode(TokenBatch("continuous", latents=v))
         if tok.kind == "multiscale":  # the tokenizer's own residual search
             return tok.decode(TokenBatch("multiscale", indices=tok.quantize(v).indices))
-        from tokkit.layers.quantizer import nearest
+        from tokkit.layers.quantizer import match
 
         codes = tok.codebook.to(dev).float()  # type: ignore[union-attr]
         flat = v.permute(0, 2, 3, 1).reshape(-1, v.shape[1])
         if getattr(tok.config, "l2_norm", False):
             flat = torch.nn.functional.normalize(flat, dim=-1)
-        return tok.decode(TokenBatch("discrete", indices=nearest(flat, codes).view(b, h, w)))
+        idx = match(flat, codes, getattr(tok.config, "code_match", "l2"))  # IBQ: largest dot product
+        return tok.decode(TokenBatch("discrete", indices=idx.view(b, h, w)))
 
     return decode
 

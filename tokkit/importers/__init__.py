@@ -1,4 +1,4 @@
-"""Importers for published tokenizers (VAR, LlamaGen, taming, MAR KL-16, diffusers VAEs, DiGIT).
+"""Importers for published tokenizers (VAR, LlamaGen, taming, IBQ, Open-MAGVIT2, MAR KL-16, diffusers VAEs, DiGIT).
 
 Each family module registers itself on import; ``tokkit import FAMILY SRC --out DIR`` and
 ``tokkit.importers.import_checkpoint`` use the registry in ``_base``.
@@ -8,7 +8,7 @@ from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Up
 from tokkit.importers.pipeline import import_checkpoint
 
 # Family modules register themselves on import.
-from tokkit.importers import diffusers_vae, digit, llamagen, mar, taming, var  # noqa: E402,F401  isort: skip
+from tokkit.importers import diffusers_vae, digit, ibq, llamagen, mar, open_magvit2, taming, var  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",

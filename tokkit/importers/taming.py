@@ -59,7 +59,7 @@ def recognizes(keys: set[str]) -> bool:
     return (
         "encoder.down.0.block.0.conv1.weight" in keys
         and "quantize.embedding.weight" in keys
-        and not any(k.startswith("quantize.quant_resi.") for k in keys)
+        and not any(k.startswith(("quantize.quant_resi.", "model_ema.")) for k in keys)  # VAR; IBQ (EMA copies)
     )
 
 
@@ -99,14 +99,22 @@ def args_from_config(params: dict[str, Any], where: str) -> dict[str, Any]:
     )
 
 
-def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = None, where: str = "") -> Imported:
-    """A taming VQModel state_dict (published names) [+ its model params] -> the loaded ``vqgan``."""
+def from_state(
+    state: dict[str, torch.Tensor],
+    params: dict[str, Any] | None = None,
+    where: str = "",
+    overrides: dict[str, Any] | None = None,
+    what: str = "the taming checkpoint",
+) -> Imported:
+    """A taming VQModel state_dict (published names) [+ its model params] -> the loaded ``vqgan``.
+    ``overrides``: vqgan config fields of a taming-derived family (IBQ: ``code_match="dot"``);
+    ``what``: the file named in key errors."""
     from tokkit.tokenizers import create_tokenizer
 
     if "encoder.down.0.block.0.conv1.weight" not in state or "quantize.embedding.weight" not in state:
         raise DataError("not a taming VQModel state_dict (no encoder.down.*.block / quantize.embedding tensors)")
     s, unexpected = TABLE.convert(state, levels=count_levels(state))
-    conv = conv_config(s, "the taming checkpoint")
+    conv = conv_config(s, what)
     k, d = s["quantizer.codebook.weight"].shape
     from_tensors = dict(**conv, codebook_size=int(k), code_dim=int(d))
     if params is not None:
@@ -116,8 +124,8 @@ def from_state(state: dict[str, torch.Tensor], params: dict[str, Any] | None = N
             f = diff[0]
             raise DataError(f"{where} says {f}={args[f]} but the checkpoint's tensors have {f}={from_tensors[f]}")
         from_tensors["dropout"] = args["dropout"]
-    args = dict(**from_tensors, l2_norm=False, beta=0.25, quant_proj=True)
-    tok = load_strict_fp32(create_tokenizer("vqgan", **args), s, "the taming checkpoint", unexpected)
+    args = dict(**from_tensors, l2_norm=False, beta=0.25, quant_proj=True, **(overrides or {}))
+    tok = load_strict_fp32(create_tokenizer("vqgan", **args), s, what, unexpected)
     published = dict(params) if params is not None else dict(embed_dim=int(d), n_embed=int(k))
     published.pop("lossconfig", None)
     return Imported(tok, published, UPSTREAM, [], dropped=summarize(TABLE.dropped(state)))

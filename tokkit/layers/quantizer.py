@@ -89,6 +89,24 @@ def nearest(z: torch.Tensor, codes: torch.Tensor, chunk: int | None = None) -> t
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=z.device)
 
 
+CODE_MATCHES = ("l2", "dot")
+
+
+def best_dot(z: torch.Tensor, codes: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """Index of the code with the largest plain dot product z.c for each row of z (N, D): IBQ's rule
+    (argmax of the logits z.E^T, no normalisation), which favours long codes over near ones."""
+    if chunk is None:
+        chunk = max(64, (1 << 20) // max(1, codes.shape[0])) if z.device.type == "cpu" else 16384
+    ct = codes.t().contiguous()
+    out = [torch.mm(z[s : s + chunk], ct).argmax(1) for s in range(0, z.shape[0], chunk)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=z.device)
+
+
+def match(z: torch.Tensor, codes: torch.Tensor, rule: str = "l2") -> torch.Tensor:
+    """(N,) code indices of z (N, D) by ``rule``: "l2" nearest (default) or "dot" largest dot product."""
+    return best_dot(z, codes) if rule == "dot" else nearest(z, codes)
+
+
 class UsageWindow(nn.Module):
     """Ring buffer of the last ``size`` code assignments: the training-time usage proxy
     (LlamaGen logs unique codes over the last 65,536). Not saved with the model (training state)."""
@@ -258,11 +276,15 @@ class VectorQuantizer(nn.Module):
         entropy_temperature: float = 0.01,
         usage_window: int = 65536,
         project: bool = False,
+        code_match: str = "l2",
     ):
         """``project``: keep the 1x1 ``project_in``/``project_out`` convs even when ``in_dim == code_dim``
         (taming's ``quant_conv``/``post_quant_conv``, 256 -> 256); otherwise they exist only when the
-        dims differ."""
+        dims differ. ``code_match``: "l2" picks the nearest code, "dot" the largest dot product (IBQ)."""
         super().__init__()
+        if code_match not in CODE_MATCHES:
+            raise ValueError(f"code_match must be one of {', '.join(CODE_MATCHES)}, got '{code_match}'")
+        self.code_match = code_match
         in_dim = code_dim if in_dim is None else in_dim
         self.beta = beta
         self.entropy_weight = entropy_weight
@@ -297,11 +319,11 @@ class VectorQuantizer(nn.Module):
     @torch.no_grad()
     def snap(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Code-space vectors (B, D, h, w) -> (indices (B, h, w), their code vectors (B, D, h, w)): the
-        nearest code of each, after the same normalisation as training (cosine codebooks)."""
+        nearest (or largest dot product) code of each, after the same normalisation as training."""
         with _Fp32(z.device):
             b, d, h, w = z.shape
             flat = self.codebook.prepare(z.float().permute(0, 2, 3, 1)).reshape(-1, d)
-            idx = nearest(flat, self.codebook.codes()).view(b, h, w)
+            idx = match(flat, self.codebook.codes(), self.code_match).view(b, h, w)
             return idx, self.lookup(idx)
 
     def forward(self, x: torch.Tensor) -> VQResult:
@@ -312,7 +334,7 @@ class VectorQuantizer(nn.Module):
             if self.training:
                 self.codebook.maybe_init(flat)
             codes = self.codebook.codes()
-            idx = nearest(flat.detach(), codes.detach())
+            idx = match(flat.detach(), codes.detach(), self.code_match)
             z_q = F.embedding(idx, codes).view(b, h, w, d).permute(0, 3, 1, 2)
             losses = {"commit": self.beta * F.mse_loss(z, z_q.detach())}
             if self.codebook.ema_decay == 0:

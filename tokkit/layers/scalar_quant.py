@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tokkit.layers.quantizer import UsageWindow, VQResult, _Fp32
+from tokkit.layers.quantizer import UsageWindow, VQResult, _dist_on, _Fp32
 
 # beyond this many implicit codes ``codebook.codes()`` refuses to enumerate them (2^18 x 18 floats is
 # 19 MB, and every (K, K) analysis on it would be 2^36 entries): callers use the used codes instead.
@@ -207,11 +207,16 @@ class LFQ(_ScalarQuantizer):
         return torch.where(bits, self.scale, -self.scale)
 
     def entropy_terms(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, D) -> (mean per-token entropy, entropy of the mean assignment), over all 2^D codes."""
+        """(N, D) -> (mean per-token entropy, entropy of the mean assignment), over all 2^D codes.
+
+        Under torch.distributed the mean assignment is over every process's tokens (an autograd-aware
+        all-reduce of the summed probabilities): the codebook entropy of the global batch, so that
+        DDP's gradient averaging gives one process's full-batch gradient. The per-token term stays local
+        (DDP's averaging already makes it the global mean)."""
         all_codes = self.index_to_codes(torch.arange(self.codebook_size, device=z.device))  # (K, D)
         prob = (2 * z @ all_codes.t() / self.entropy_temperature).softmax(-1)  # (N, K)
         per_token = _entropy(prob).mean()
-        return per_token, _entropy(prob.mean(0))
+        return per_token, _entropy(_global_mean(prob))
 
     def extra_losses(self, z: torch.Tensor, codes: torch.Tensor) -> dict[str, torch.Tensor]:
         losses = {"commit": self.beta * F.mse_loss(z, codes)}
@@ -219,6 +224,33 @@ class LFQ(_ScalarQuantizer):
             per_token, batch = self.entropy_terms(z)
             losses["entropy"] = self.entropy_weight * (per_token - self.diversity_gamma * batch)
         return losses
+
+
+class _SumOverProcesses(torch.autograd.Function):
+    """all_reduce(SUM) with autograd: the backward all-reduces the gradient too, so every rank's loss
+    reaches every rank's inputs (what torch.distributed.nn.functional.all_reduce did; it is deprecated)."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        t = t.clone()
+        torch.distributed.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grad = grad.clone()
+        torch.distributed.all_reduce(grad)
+        return grad
+
+
+def _global_mean(prob: torch.Tensor) -> torch.Tensor:
+    """(N, K) -> (K,) mean over the tokens of every process (this one's alone without torch.distributed):
+    the probabilities' sum all-reduced with autograd, divided by the all-reduced token count."""
+    if not _dist_on():
+        return prob.mean(0)
+    n = torch.tensor([float(prob.shape[0])], device=prob.device)
+    torch.distributed.all_reduce(n)
+    return _SumOverProcesses.apply(prob.sum(0)) / n
 
 
 def _entropy(p: torch.Tensor) -> torch.Tensor:

@@ -77,6 +77,8 @@ class VQGANConfig(ConvConfig):
     usage_window: int = 65536
     # 1x1 quant/post-quant convs around the quantizer even when z_channels == code_dim (taming)
     quant_proj: bool = False
+    # vq code choice: "l2" nearest code, "dot" largest plain dot product z.c (IBQ; no normalisation)
+    code_match: str = "l2"
     # vq (learned codebook) | fsq (levels, prod(levels) codes) | lfq / bsq (lfq_bits, 2^bits codes);
     # codebook_size / code_dim / l2_norm / ema / kmeans / dead codes apply to vq only
     quantizer: str = "vq"
@@ -117,6 +119,7 @@ def build_quantizer(c: VQGANConfig) -> torch.nn.Module:
         entropy_temperature=c.entropy_temperature,
         usage_window=c.usage_window,
         project=c.quant_proj,
+        code_match=c.code_match,
     )
 
 
