@@ -52,7 +52,7 @@ def bare(folder: str, ckpt: str, n: int, size: int, batch: int, workers: int) ->
     import torch
     from torch.utils.data import DataLoader, Dataset
 
-    from tokkit.data.decode import decode_image
+    from tokkit.data.decode import read_image
     from tokkit.data.transforms import eval_transform
     from tokkit.io.checkpoint import load_tokenizer
     from tokkit.metrics.fid import create_fid_features
@@ -64,7 +64,7 @@ def bare(folder: str, ckpt: str, n: int, size: int, batch: int, workers: int) ->
             return len(files)
 
         def __getitem__(self, i):
-            return eval_transform(decode_image(files[i].read_bytes()), size, "center")
+            return eval_transform(read_image(files[i]), size, "center")
 
     tok, feats = load_tokenizer(ckpt), create_fid_features("effnet-lite0", None, "cpu")
     t = time.perf_counter()
@@ -110,8 +110,8 @@ def main() -> None:
 
     sys.path.insert(0, str(HERE))
     import torch
-
     from machine import machine_info
+
     from tokkit.data.dataset import default_workers
     from tokkit.io.checkpoint import save_checkpoint
     from tokkit.tokenizers import create_tokenizer
