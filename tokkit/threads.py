@@ -4,9 +4,12 @@ OpenMP threads (torch's intra-op pool, libgomp) spin-wait for their partners by 
 another process holds a core, a spinning thread burns its time slice waiting for a partner that is
 descheduled: measured on a 2-core machine with two competing CPU-bound processes, a tiny training
 ran 26x slower with the defaults and at the idle speed with a passive wait policy
-(``benchmarks/threads.md``). So tokkit asks for ``OMP_WAIT_POLICY=PASSIVE`` unless the user set a
-policy, and sizes its pools from the cores this process may actually run on (CPU affinity and the
-cgroup quota of a container), not from the machine's core count.
+(``benchmarks/threads.md``). A passive policy costs ~13% on an idle machine (threads sleep between
+parallel regions), so tokkit looks at the machine when the process starts: when the other runnable
+tasks and this process's threads fit the available cores, OpenMP keeps its default (spin, then sleep);
+otherwise, or when the load cannot be read, it asks for ``OMP_WAIT_POLICY=PASSIVE``. A policy the user
+set is never changed. The pools are sized from the cores this process may actually run on (CPU affinity
+and the cgroup quota of a container), not from the machine's core count.
 
 The wait policy is read once, when the OpenMP runtime loads with torch: ``configure_threads`` must
 run before ``import torch`` to change it, and ``thread_settings`` reports what is in force.
@@ -16,11 +19,12 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 WAIT_POLICY_DEFAULT = "PASSIVE"
-_state: dict[str, Any] = {"threads": None, "source": None, "policy_source": None}
+_state: dict[str, Any] = {"threads": None, "source": None, "policy_source": None, "policy": None}
 
 
 def _cgroup_quota_cores() -> int | None:
@@ -50,6 +54,39 @@ def available_cores() -> int:
     return max(1, min(cores, quota) if quota else cores)
 
 
+def other_runnable_tasks(samples: int = 5, interval_s: float = 0.002) -> int | None:
+    """Runnable tasks besides this one right now: the largest of a few reads of the instantaneous count in
+    ``/proc/loadavg`` (its 4th field, ``running/total``, counts the reader too); None where there is none."""
+    best = -1
+    for i in range(samples):
+        try:
+            best = max(best, int(Path("/proc/loadavg").read_text().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(0, best - 1)
+
+
+def _choose_wait_policy(threads: int) -> None:
+    """Spin (OpenMP's default) when this process's threads fit beside the tasks already running, else PASSIVE."""
+    if "OMP_WAIT_POLICY" in os.environ:
+        _state["policy_source"] = "user (OMP_WAIT_POLICY)"
+        return
+    if "torch" in sys.modules:  # the runtime has read its policy already
+        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY_DEFAULT
+        _state["policy_source"] = "too late (torch loaded first)"
+        return
+    others, cores = other_runnable_tasks(), available_cores()
+    if others is not None and others + threads <= cores:
+        _state["policy_source"] = f"tokkit: idle at start ({others} other runnable, {threads} threads on {cores} cores)"
+        _state["policy"] = "default (spin, then sleep)"
+        return
+    os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY_DEFAULT
+    seen = "load unknown" if others is None else f"{others} other runnable"
+    _state["policy_source"] = f"tokkit: busy at start ({seen}, {threads} threads on {cores} cores)"
+
+
 def _parse_threads(value: Any, where: str) -> int:
     from tokkit.errors import UsageError
 
@@ -66,13 +103,10 @@ def configure_threads(threads: int | None = None) -> dict[str, Any]:
     """Choose the CPU thread settings for this process; returns ``thread_settings()``.
 
     ``threads``: an explicit count (``--threads N``); else ``$TOKKIT_THREADS``; else the user's
-    ``OMP_NUM_THREADS``; else ``available_cores()``. The OpenMP wait policy becomes PASSIVE unless
-    ``OMP_WAIT_POLICY`` is set already (it only takes effect if torch is not imported yet)."""
-    if "OMP_WAIT_POLICY" in os.environ:
-        _state["policy_source"] = "user (OMP_WAIT_POLICY)"
-    else:
-        os.environ["OMP_WAIT_POLICY"] = WAIT_POLICY_DEFAULT
-        _state["policy_source"] = "tokkit default" if "torch" not in sys.modules else "too late (torch loaded first)"
+    ``OMP_NUM_THREADS``; else ``available_cores()``. The OpenMP wait policy stays the runtime's default when
+    the machine is idle enough at start, else becomes PASSIVE, unless ``OMP_WAIT_POLICY`` is set already (it
+    only takes effect if torch is not imported yet)."""
+    _state["policy"] = None
     if threads is not None:
         n, source = _parse_threads(threads, "--threads"), "--threads"
     elif os.environ.get("TOKKIT_THREADS"):
@@ -82,6 +116,7 @@ def configure_threads(threads: int | None = None) -> dict[str, Any]:
     else:
         n, source = available_cores(), "available cores"
     _state["threads"], _state["source"] = n, source
+    _choose_wait_policy(n)
     if source != "OMP_NUM_THREADS":
         os.environ["OMP_NUM_THREADS"] = str(n)  # read by torch's pool and OpenBLAS when they load
     apply_threads()
@@ -127,7 +162,7 @@ def thread_settings() -> dict[str, Any]:
         "threads": _state["threads"] if _state["threads"] is not None else torch_threads,
         "threads_source": _state["source"] or "library defaults",
         "torch_threads": torch_threads,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY") or _state.get("policy"),
         "omp_wait_policy_source": _state["policy_source"] or "not set by tokkit",
         "available_cores": available_cores(),
     }
