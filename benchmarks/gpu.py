@@ -9,6 +9,13 @@
    loop fed by the same ``iter_batches`` (``forward_features`` under autocast, features copied to
    the host), median of ``--reps``.
 
+3. rFID at ImageNet scale (issue 19 part 7): ``tokkit eval recon`` over 50,000 images at 256 px
+   (``builtin:photos:n=50000,size=256`` packed once into an HDF5 store, outside the timing) with an
+   SD-VAE-sized KL-VAE (tokkit ``vae``: ch 128, ch_mult (1, 2, 4, 4), 2 res blocks, 4 latent channels,
+   no mid-level attention but the middle block's, random weights: speed does not depend on them),
+   effnet-lite0 features (Inception's weights cannot be fetched offline), LPIPS off, real-image cache
+   off; wall seconds of the whole command. Target: under 5 minutes on an H200.
+
 Ratios: bare wall / tokkit wall (>= 1 means tokkit is as fast). Printed as JSON lines and written
 to ``--out`` (default benchmarks/gpu.json). On a machine without a CUDA GPU it exits with one line.
 Usage: python benchmarks/gpu.py [--n 1600000 --d 128 --k 16384 --images 2048 --reps 3]
@@ -120,6 +127,32 @@ def extract_case(tmp: str, images: int, batch: int, reps: int) -> dict:
     }
 
 
+def rfid_case(tmp: str, images: int, batch: int) -> dict:
+    """The whole ``eval recon`` command over ``images`` packed images with an SD-VAE-sized tokenizer."""
+    import torch
+
+    from tokkit.io.checkpoint import save_checkpoint
+    from tokkit.tokenizers import create_tokenizer
+
+    torch.manual_seed(0)
+    tok = create_tokenizer("vae", ch=128, ch_mult=(1, 2, 4, 4), num_res_blocks=2, z_channels=4, latent_channels=4,
+                           attn_levels=(), mid_attn=True)  # fmt: skip
+    ckpt = save_checkpoint(tok, os.path.join(tmp, "sd-vae-sized"))
+    store = os.path.join(tmp, f"photos{images}.h5")
+    pack = [sys.executable, "-m", "tokkit", "data", "pack", f"builtin:photos:n={images},size=256", "--image-size",
+            "256", "--out", store]  # fmt: skip
+    subprocess.run(pack, check=True, capture_output=True)
+    cmd = [sys.executable, "-m", "tokkit", "eval", "recon", "-t", str(ckpt), "-d", store, "--image-size", "256",
+           "--batch-size", str(batch), "--fid-features", "effnet-lite0", "--no-cache", "--device", "cuda",
+           "--json"]  # fmt: skip
+    seconds, out = run(cmd)
+    r = json.loads(out)
+    params = sum(p.numel() for p in tok.parameters())
+    return {"images": images, "batch_size": batch, "seconds": seconds, "images_per_s": images / seconds,
+            "params": params, "num_images": r["protocol"]["num_images"], "psnr": r["psnr"], "rfid": r["rfid"],
+            "target_s": 300}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1_600_000)
@@ -129,6 +162,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=2048)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--rfid-images", type=int, default=50_000)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpu.json"))
     args = ap.parse_args()
     gpu_or_exit()
@@ -143,6 +177,8 @@ def main() -> None:
         print(json.dumps({"kmeans": results["kmeans"]}), flush=True)
         results["extract"] = extract_case(tmp, args.images, args.batch_size, args.reps)
         print(json.dumps({"extract": results["extract"]}), flush=True)
+        results["rfid"] = rfid_case(tmp, args.rfid_images, 64)
+        print(json.dumps({"rfid": results["rfid"]}), flush=True)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=2)
 
