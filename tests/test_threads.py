@@ -1,5 +1,6 @@
-"""Thread defaults: a passive OpenMP wait policy on a busy machine unless the user chose one (the runtime's
-spinning default when idle at start), a thread count from the cores this process may use, ``--threads`` / ``TOKKIT_THREADS`` over both; torch loads with them."""
+"""Thread defaults: a passive OpenMP wait policy on a busy machine unless the user chose one (the
+runtime's spinning default when idle at start), a thread count from the cores this process may use,
+``--threads`` / ``TOKKIT_THREADS`` over both; torch loads with them."""
 
 from __future__ import annotations
 
