@@ -15,14 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from tokkit.errors import UsageError
 from tokkit.layers.magvit2 import Decoder, Encoder
 from tokkit.layers.scalar_quant import LFQ
-from tokkit.tokenizers._base import QuantizeOutput, TokenBatch, TrainOutput
 from tokkit.tokenizers._registry import register_variants
-from tokkit.tokenizers.vqgan import ConvTokenizer, _tuples, check_images
+from tokkit.tokenizers.vqgan import QuantizedConv, _tuples
 
 
 @dataclass
@@ -47,9 +44,8 @@ class MAGVIT2Config:
         return dict(ch=self.ch, ch_mult=self.ch_mult, num_res_blocks=self.num_res_blocks, z_channels=self.bits)
 
 
-class MAGVIT2(ConvTokenizer):
+class MAGVIT2(QuantizedConv):
     architecture = "magvit2"
-    kind = "discrete"
 
     def __init__(self, config: MAGVIT2Config):
         super().__init__(config)
@@ -60,36 +56,6 @@ class MAGVIT2(ConvTokenizer):
         self.quantizer = LFQ(c.bits, entropy_weight=c.lfq_entropy_weight, entropy_temperature=c.entropy_temperature,
                              beta=c.beta, usage_window=c.usage_window)  # fmt: skip
         self.decoder = Decoder(**c.conv_kwargs())
-
-    def quantize(self, features: torch.Tensor) -> QuantizeOutput:
-        """``features``: encoder output (B, bits, h, w)."""
-        r = self.quantizer(features)
-        return QuantizeOutput(r.out, r.indices, r.losses, r.stats)
-
-    def requantize(self, vectors: torch.Tensor) -> QuantizeOutput:
-        """``vectors`` (B, bits, h, w) in the space of ``TokenBatch.quantized``: the sign bits."""
-        idx, z_q = self.quantizer.snap(vectors)
-        return QuantizeOutput(z_q, idx)
-
-    def encode(self, images: torch.Tensor) -> TokenBatch:
-        check_images(images, self.downsample_factor)
-        r = self.quantizer(self.encoder(images))
-        return TokenBatch("discrete", indices=r.indices, features=r.z, quantized=r.z_q)
-
-    def decode(self, tokens: TokenBatch) -> torch.Tensor:
-        if tokens.indices is not None:
-            x = self.quantizer.embed(tokens.indices)
-        elif tokens.quantized is not None:
-            x = tokens.quantized.float()
-        else:
-            raise UsageError("magvit2 decode needs indices or quantized vectors in the TokenBatch")
-        return self.decoder(x)
-
-    def forward(self, images: torch.Tensor) -> TrainOutput:
-        check_images(images, self.downsample_factor)
-        r = self.quantizer(self.encoder(images))
-        recon = self.decoder(r.out)
-        return TrainOutput(recon, r.losses, r.stats, TokenBatch("discrete", indices=r.indices))
 
 
 VARIANTS: dict[str, dict[str, Any]] = {

@@ -159,20 +159,15 @@ class ConvTokenizer(Tokenizer):
         return q.codebook.codes().detach()
 
 
-class VQGAN(ConvTokenizer):
-    architecture = "vqgan"
-    kind = "discrete"
+class QuantizedConv(ConvTokenizer):
+    """A conv encoder -> quantizer -> conv decoder tokenizer: subclasses build ``encoder``, ``quantizer``
+    (``VectorQuantizer`` or a scalar one) and ``decoder``; the interface is shared (VQGAN, MAGVIT-2)."""
 
-    def __init__(self, config: VQGANConfig):
-        super().__init__(config)
-        c = config
-        self.encoder = Encoder(**c.conv_kwargs())
-        self.quantizer = build_quantizer(c)
-        self.decoder = Decoder(**c.conv_kwargs(decoder=True))
+    kind = "discrete"
 
     # --- interface -------------------------------------------------------------------------------
     def quantize(self, features: torch.Tensor) -> QuantizeOutput:
-        """``features``: encoder output (B, z_channels, h, w)."""
+        """``features``: encoder output (B, z_channels, h, w) (MAGVIT-2: the bits themselves)."""
         r = self.quantizer(features)
         return QuantizeOutput(r.out, r.indices, r.losses, r.stats)
 
@@ -193,7 +188,7 @@ class VQGAN(ConvTokenizer):
         elif tokens.quantized is not None:
             x = self.quantizer.project_out(tokens.quantized.float())
         else:
-            raise UsageError("vqgan decode needs indices or quantized vectors in the TokenBatch")
+            raise UsageError(f"{self.architecture} decode needs indices or quantized vectors in the TokenBatch")
         return self.decoder(x)
 
     def forward(self, images: torch.Tensor) -> TrainOutput:
@@ -201,6 +196,17 @@ class VQGAN(ConvTokenizer):
         r = self.quantizer(self.encoder(images))
         recon = self.decoder(r.out)
         return TrainOutput(recon, r.losses, r.stats, TokenBatch("discrete", indices=r.indices))
+
+
+class VQGAN(QuantizedConv):
+    architecture = "vqgan"
+
+    def __init__(self, config: VQGANConfig):
+        super().__init__(config)
+        c = config
+        self.encoder = Encoder(**c.conv_kwargs())
+        self.quantizer = build_quantizer(c)
+        self.decoder = Decoder(**c.conv_kwargs(decoder=True))
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
