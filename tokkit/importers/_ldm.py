@@ -103,18 +103,25 @@ def count_levels(state: Mapping[str, Any], prefix: str = "encoder.down.", leaf: 
     return n
 
 
+def encoder_shape(state: Mapping[str, torch.Tensor], what: str, family: str = "this family") -> tuple[Any, ...]:
+    """(ch, ch_mult, num_res_blocks, z_channels, levels) of a conv encoder in tokkit's names (taming's layout
+    and MAGVIT-2's share them); a state without one -> one DataError naming ``family``."""
+    try:
+        ch = int(state["encoder.conv_in.weight"].shape[0])
+        levels = count_levels(state, "encoder.down.", ".blocks.0.conv1.weight")
+        ch_mult = tuple(int(state[f"encoder.down.{L}.blocks.0.conv1.weight"].shape[0]) // ch for L in range(levels))
+        nrb = count_levels(state, "encoder.down.0.blocks.", ".conv1.weight")
+        z = int(state["encoder.conv_out.weight"].shape[0])
+    except KeyError as e:
+        raise DataError(f"{what} has no {e.args[0]}: not a conv encoder/decoder of {family}") from e
+    if levels == 0 or nrb == 0:
+        raise DataError(f"{what} has no encoder blocks: not a checkpoint of {family}")
+    return ch, ch_mult, nrb, z, levels
+
+
 def conv_config(state: Mapping[str, torch.Tensor], what: str) -> dict[str, Any]:
     """The ``ConvConfig`` fields read from a state already renamed to tokkit's names."""
-    try:
-        ch = state["encoder.conv_in.weight"].shape[0]
-        levels = count_levels(state, "encoder.down.", ".blocks.0.conv1.weight")
-        ch_mult = tuple(state[f"encoder.down.{L}.blocks.0.conv1.weight"].shape[0] // ch for L in range(levels))
-        nrb = count_levels(state, "encoder.down.0.blocks.", ".conv1.weight")
-        z = state["encoder.conv_out.weight"].shape[0]
-    except KeyError as e:
-        raise DataError(f"{what} has no {e.args[0]}: not a conv encoder/decoder of this family") from e
-    if levels == 0 or nrb == 0:
-        raise DataError(f"{what} has no encoder blocks: not a checkpoint of this family")
+    ch, ch_mult, nrb, z, levels = encoder_shape(state, what)
     enc_attn = tuple(L for L in range(levels) if f"encoder.down.{L}.attn.0.qkv.weight" in state)
     dec_attn = tuple(
         L for L in range(levels) if f"decoder.up.{levels - 1 - L}.attn.0.qkv.weight" in state

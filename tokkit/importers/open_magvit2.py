@@ -23,7 +23,7 @@ from tokkit.errors import DataError
 from tokkit.importers import _seed
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
 from tokkit.importers._keymap import KeyTable, load_strict_fp32, summarize
-from tokkit.importers._ldm import count_levels
+from tokkit.importers._ldm import count_levels, encoder_shape
 
 UPSTREAM = Upstream(
     _seed.REPOSITORY,
@@ -58,17 +58,8 @@ def recognizes(keys: set[str]) -> bool:
 
 def arch_from_tensors(s: dict[str, torch.Tensor], what: str) -> dict[str, Any]:
     """``magvit2`` config fields read from the converted (tokkit-named) tensors."""
-    try:
-        ch = s["encoder.conv_in.weight"].shape[0]
-        levels = count_levels(s, "encoder.down.", ".blocks.0.conv1.weight")
-        mult = tuple(s[f"encoder.down.{L}.blocks.0.conv1.weight"].shape[0] // ch for L in range(levels))
-        blocks = count_levels(s, "encoder.down.0.blocks.", ".conv1.weight")
-        bits = s["encoder.conv_out.weight"].shape[0]
-    except KeyError as e:
-        raise DataError(f"{what} has no {e.args[0]}: not an Open-MAGVIT2 encoder") from e
-    if levels == 0 or blocks == 0:
-        raise DataError(f"{what} has no encoder blocks: not an Open-MAGVIT2 checkpoint")
-    return dict(ch=int(ch), ch_mult=mult, num_res_blocks=int(blocks), bits=int(bits))
+    ch, mult, blocks, bits, _ = encoder_shape(s, what, "Open-MAGVIT2")
+    return dict(ch=ch, ch_mult=mult, num_res_blocks=blocks, bits=bits)
 
 
 def check_config(args: dict[str, Any], params: dict[str, Any], where: str) -> None:
