@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,17 +93,6 @@ def test_torchrun_eval_recon_equals_one_process(setup):
     }
 
 
-def test_torchrun_eval_stats_equals_one_process(setup, tmp_path):
-    args = ["eval", "stats", DATA, "--image-size", "64", "--batch-size", "2", "--fid-features", "pixels", "--no-cache"]
-    run([*args, "--out", tmp_path / "one.npz", "--json"], 1)
-    out = json.loads(run([*args, "--out", tmp_path / "two.npz", "--json"], 2))
-    assert out["num_images"] == 9 and out["protocol"]["processes"] == 2
-    with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
-        assert int(a["n"]) == int(b["n"]) == 9
-        np.testing.assert_allclose(b["mu"], a["mu"], rtol=1e-12)
-        np.testing.assert_allclose(b["sigma"], a["sigma"], rtol=1e-9, atol=1e-12)
-
-
 def assert_same_numbers(a, b, path="", rtol=1e-9):
     """Every number of ``b`` equal to ``a``'s within ``rtol`` (relative, 1e-12 absolute floor), all else equal."""
     if isinstance(a, dict):
@@ -119,28 +109,33 @@ def assert_same_numbers(a, b, path="", rtol=1e-9):
         assert a == b, (path, a, b)
 
 
-def test_torchrun_eval_latent_equals_one_process(setup):
-    args = ["eval", "latent", "-t", setup / "vq", "-d", "builtin:photos:n=15,size=64", "--image-size", "64",
-            "--batch-size", "4", "--fid-features", "pixels", "--json"]  # fmt: skip
-    one, two = json.loads(run(args, 1)), json.loads(run(args, 2))
-    assert two["protocol"]["num_images"] == 15 and two["protocol"]["processes"] == 2
-    assert one["rfid"] is not None and one["interp_fid"] is not None and one["equivariance_psnr"]
-    for r in (one, two):
-        for k in ("processes", "threads"):
-            r["protocol"].pop(k)
-    assert_same_numbers(one, two, rtol=1e-6)  # FDs to 1e-6 relative; the means and spectra much closer
+SCRIPT = Path(__file__).with_name("torchrun_evals.py")
 
 
-def test_torchrun_eval_generation_equals_one_process(setup):
-    """Tokens and reference features from shares of the images, seeds 0 and 1 on ranks 0 and 1: the same
-    per-seed probes, samples and scores as one process running both seeds."""
-    args = ["eval", "generation", "-t", setup / "vq", "-d", "builtin:photos:n=15,size=64", "--image-size", "64",
-            "--batch-size", "4", "--order", "raster", "--samples", "8", "--probe-steps", "3", "--seeds", "2",
-            "--fid-features", "pixels", "--no-cache", "--json"]  # fmt: skip
-    one, two = json.loads(run(args, 1)), json.loads(run(args, 2))
-    assert two["protocol"]["num_images"] == 15 and two["protocol"]["processes"] == 2
-    assert one["gfid"] is not None and len(one["gfid_seeds"]) == 2 and one["gfid_seeds"][0] != one["gfid_seeds"][1]
-    for r in (one, two):
-        for k in ("processes", "threads"):
-            r["protocol"].pop(k)
-    assert_same_numbers(one, two, rtol=1e-6)
+def run_script(ckpt, out, nproc, timeout=300):
+    launch = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                  "--nproc_per_node", str(nproc)]  # fmt: skip
+    proc = subprocess.run([*launch, str(SCRIPT), str(ckpt), str(out)], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)  # rank 1 prints nothing: one JSON object
+
+
+def test_torchrun_stats_latent_and_generation_equal_one_process(setup, tmp_path):
+    """eval stats, eval latent and eval generation (seeds 0 and 1 on ranks 0 and 1) in one process group of 2
+    against one process: 15 images in batches of 4 (shares of 2 and 2 batches, the last one short)."""
+    one, two = run_script(setup / "vq", tmp_path / "one.npz", 1), run_script(setup / "vq", tmp_path / "two.npz", 2)
+    with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
+        assert int(a["n"]) == int(b["n"]) == 15
+        np.testing.assert_allclose(b["mu"], a["mu"], rtol=1e-12)
+        np.testing.assert_allclose(b["sigma"], a["sigma"], rtol=1e-9, atol=1e-12)
+    assert one["latent"]["rfid"] is not None and one["latent"]["interp_fid"] is not None
+    gen = one["generation"]
+    assert gen["gfid"] is not None and len(gen["gfid_seeds"]) == 2 and gen["gfid_seeds"][0] != gen["gfid_seeds"][1]
+    for name in ("stats", "latent", "generation"):
+        assert two[name]["protocol"]["processes"] == 2 and two[name]["protocol"]["num_images"] == 15, name
+        for r in (one[name], two[name]):
+            for k in ("processes", "threads"):
+                r["protocol"].pop(k, None)
+            r.pop("out", None)
+        assert_same_numbers(one[name], two[name], name, rtol=1e-6)  # FDs to 1e-6; means far closer

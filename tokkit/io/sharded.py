@@ -164,8 +164,8 @@ def open_shard(
 @contextlib.contextmanager
 def sharded(dev: Any) -> Iterator[tuple[int, int, Any]]:
     """(rank, world, gloo group) for the duration of one sharded write: joins torchrun's process
-    group when launched by it (WORLD_SIZE > 1) and leaves it after a final barrier; (0, 1, None)
-    otherwise. The gathers use a gloo group even under NCCL: the rows go to the host file anyway."""
+    group when launched by it (WORLD_SIZE > 1; left at the process's exit) and ends with a barrier;
+    (0, 1, None) otherwise. The gathers use a gloo group even under NCCL: the rows go to the host file anyway."""
     import os
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # one process: no torch import for this
@@ -176,13 +176,13 @@ def sharded(dev: Any) -> Iterator[tuple[int, int, Any]]:
     from tokkit.train import distributed as tdist
 
     info = tdist.setup(dev.type)
+    if info.initialized_here:  # kept for the process's later passes (a script may run several evaluations):
+        import atexit  # a destroyed group cannot be joined again under the same torchrun rendezvous
 
+        atexit.register(tdist.teardown, info)
     group = dist.new_group(backend="gloo") if dist.get_backend() != "gloo" else None
-    try:
-        yield info.rank, info.world, group
-        tdist.barrier(info)  # rank 0 has finished the store when any rank returns
-    finally:
-        tdist.teardown(info)
+    yield info.rank, info.world, group
+    tdist.barrier(info)  # rank 0 has finished the store when any rank returns
 
 
 def write_batches(
