@@ -202,6 +202,10 @@ class TiTok(Tokenizer):
         return (1, self.config.num_latent_tokens)
 
     @property
+    def spatial_tokens(self) -> bool:
+        return False  # learned 1-D tokens: token j is no image region
+
+    @property
     def codebook_size(self) -> int:
         return self.config.codebook_size
 
