@@ -93,6 +93,10 @@ def _edit_weights(folder: Path, edit) -> None:
     save_file(state, str(folder / "model.safetensors"))
 
 
+def _vq(folder: Path, **changes) -> None:
+    _edit_config(folder, lambda c: c["model"]["vq_model"].update(changes))
+
+
 def _edit_config(folder: Path, edit) -> None:
     cfg = json.loads((folder / "config.json").read_text())
     edit(cfg)
@@ -105,9 +109,9 @@ def _edit_config(folder: Path, edit) -> None:
         (lambda f: _edit_weights(f, lambda s: s.pop("decoder.mask_token")), "missing keys: decoder.mask_token"),
         (lambda f: _edit_weights(f, lambda s: s.update(extra=torch.ones(1))), "unexpected keys: extra"),
         (lambda f: (f / "config.json").unlink(), "no config.json"),
-        (lambda f: _edit_config(f, lambda c: c["model"]["vq_model"].update(quantize_mode="vae")), "quantize_mode 'vae'"),
-        (lambda f: _edit_config(f, lambda c: c["model"]["vq_model"].update(finetune_decoder=False)), "decodes no image"),
-        (lambda f: _edit_config(f, lambda c: c["model"]["vq_model"].update(vit_enc_model_size="base")),
+        (lambda f: _vq(f, quantize_mode="vae"), "quantize_mode 'vae'"),
+        (lambda f: _vq(f, finetune_decoder=False), "decodes no image"),
+        (lambda f: _vq(f, vit_enc_model_size="base"),
          "'base' (768 wide, 12 layers), the weights are 32 wide with 2 layers"),
         (lambda f: _edit_config(f, lambda c: c["model"]["vq_model"].pop("vit_dec_num_heads")), "no vit_dec_num_heads"),
     ],

@@ -112,3 +112,10 @@ def test_tokenizer_encoder_extract_and_fit_kmeans(cli, titok, tmp_path):
     assert t["grid"] == [1, 8] and t["codebook_size"] == 4
     s = _json(cli("eval", "stability", "-t", tmp_path / "km2", "-d", DATA, "--snr-db", "10", "--json"))
     assert s["perturbations"]["flip_back"]["token_change_rate"] is None
+    r = cli("train", "kmeans-decoder", "--tokenizer", tmp_path / "km2", "--data", DATA, "--out", tmp_path / "run")
+    assert r.exit_code == 2 and "has 1-D tokens" in r.stderr and "needs a spatial token grid" in r.stderr
+
+
+def test_another_image_size_is_one_line_naming_the_native_size(cli, titok):
+    r = cli("eval", "recon", "-t", titok["legacy"], "-d", DATA, "--image-size", "64", "--fid-features", "test-pixfeat")
+    assert r.exit_code == 2 and "titok reads 32 px images only" in r.stderr and "--image-size 32" in r.stderr

@@ -180,7 +180,13 @@ def _load_images(source: Any, rows: list[int], image_size: int) -> dict[int, np.
 
 
 def _gallery(
-    enc: _Encoded, counts: np.ndarray, source: Any, image_size: int, n_codes: int, per_code: int, seed: int,
+    enc: _Encoded,
+    counts: np.ndarray,
+    source: Any,
+    image_size: int,
+    n_codes: int,
+    per_code: int,
+    seed: int,
     spatial: bool = True,
 ) -> tuple[bytes, list[int]]:
     """Patches of the finest scale under the most used codes, from distinct images; whole images for 1-D

@@ -32,7 +32,10 @@ UPSTREAM = Upstream(
      "modeling/quantizer/quantizer.py", "demo_util.py"),
 )  # fmt: skip
 VIT_SIZES = {"small": (512, 8, 8), "base": (768, 12, 12), "large": (1024, 24, 16)}  # width, layers, heads
-RENAMES = {"quantize.embedding.weight": "quantizer.codebook.weight", "pixel_quantize.embedding.weight": "pixel_codebook"}
+RENAMES = {
+    "quantize.embedding.weight": "quantizer.codebook.weight",
+    "pixel_quantize.embedding.weight": "pixel_codebook",
+}
 
 
 def recognizes(keys: set[str]) -> bool:

@@ -52,7 +52,9 @@ class _UpLevel(nn.Module):
 
 
 class MaskGITDecoder(nn.Module):
-    def __init__(self, z_channels: int, ch: int = 128, ch_mult: Sequence[int] = (1, 1, 2, 2, 4), num_res_blocks: int = 2):
+    def __init__(
+        self, z_channels: int, ch: int = 128, ch_mult: Sequence[int] = (1, 1, 2, 2, 4), num_res_blocks: int = 2
+    ):
         super().__init__()
         n = len(ch_mult)
         top = ch * ch_mult[-1]

@@ -1,6 +1,7 @@
 """TiTok: a ViT reads an image into L learned 1-D tokens; a ViT decoder reads them back (Yu et al. 2024).
 
-Registered: ``titok``: TiTok's architecture, default TiTok-B64 (ViT-B/16 encoder and decoder, 64 tokens, 4096 x 12 cosine codes, legacy MaskGIT-VQGAN pixel decoder, 256 px); the published sizes come from ``tokkit import titok``.
+Registered:
+- ``titok``: TiTok-B64 by default (ViT-B/16 in and out, 64 tokens, 4096 x 12 cosine codes, 256 px)
 
 Tokens are a 1 x L grid: ``encode`` returns indices (B, 1, L) and ``token_shape`` is (1, L) at the one
 image size the learned positional embeddings fit. The token order is the order of the learned latent
@@ -197,7 +198,8 @@ class TiTok(Tokenizer):
         if image_size != self.config.image_size:
             raise UsageError(
                 f"titok reads {self.config.image_size} px images only (learned positional embeddings), "
-                f"not {image_size}"
+                f"not {image_size}",
+                hint=f"use --image-size {self.config.image_size}",
             )
         return (1, self.config.num_latent_tokens)
 
@@ -249,4 +251,5 @@ class TiTok(Tokenizer):
         return out.clamp(0.0, 1.0) * 2 - 1
 
 
-register_tokenizer("titok", lambda **kw: TiTok(TiTokConfig(**kw)), help=__doc__.split("``titok``: ")[1].split("\n")[0])
+_HELP = __doc__.split("``titok``: ")[1].split("\n")[0]
+register_tokenizer("titok", lambda **kw: TiTok(TiTokConfig(**kw)), help=_HELP)
