@@ -150,3 +150,8 @@ def test_token_shape_is_one_row_at_the_native_size_only(imported):
         tok.encode(torch.zeros(1, 3, 64, 64))
     assert math.prod(tok.codebook.shape) == 256 * 12
     assert torch.allclose(tok.codebook.norm(dim=1), torch.ones(256))  # cosine codes: unit norm
+
+
+def test_import_list_shows_the_family(cli):
+    r = cli("import", "--list")
+    assert r.exit_code == 0 and "titok" in r.stdout and "1 x L tokens" in r.stdout
