@@ -155,3 +155,11 @@ def test_token_shape_is_one_row_at_the_native_size_only(imported):
 def test_import_list_shows_the_family(cli):
     r = cli("import", "--list")
     assert r.exit_code == 0 and "titok" in r.stdout and "1 x L tokens" in r.stdout
+
+
+def test_src_may_be_the_weights_file_of_a_hub_folder(tmp_path, ref):
+    summary = import_checkpoint("titok", FIX / "vq8k" / "model.safetensors", tmp_path / "out")
+    assert [f["name"] for f in summary["source_files"]] == ["model.safetensors", "config.json"]
+    with torch.no_grad():
+        idx = load_tokenizer(tmp_path / "out").encode(ref["vq8k.images"]).indices
+    assert torch.equal(idx, ref["vq8k.indices"])
