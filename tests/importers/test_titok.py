@@ -63,22 +63,29 @@ def test_reference_signal_is_nontrivial(ref, variant):
     assert ref[f"{variant}.recon"].std() > 0.2
 
 
-@pytest.mark.parametrize("name", ["l32", "b64", "s128"])
+@pytest.mark.parametrize("name", ["l32", "b64", "s128", "bl64_vq8k"])
 def test_published_configs_build_with_upstream_keys_and_shapes(name):
-    """TiTok-L32 / B64 / S128 as upstream builds them (keys and shapes recorded by the fixture script)."""
+    """TiTok-L32 / B64 / S128 (legacy) and BL64-VQ8k as upstream builds them (keys and shapes recorded by
+    the fixture script from configs/infer/TiTok/titok_*.yaml)."""
     doc = json.loads((FIX / f"full_titok_{name}.json").read_text())
-    assert doc["parameters"] == {"l32": 641_054_735, "b64": 204_814_095, "s128": 83_674_639}[name]
+    params = {"l32": 641_054_735, "b64": 204_814_095, "s128": 83_674_639, "bl64_vq8k": 390_016_148}
+    assert doc["parameters"] == params[name]
     state = {k: torch.empty(s, device="meta") for k, s in doc["keys"].items()}
     cfg = {"model": {"vq_model": doc["vq_model"]}, "dataset": {"preprocessing": {"crop_size": doc["crop_size"]}}}
     args = titok_args(cfg, state, f"titok_{name}.yaml")
-    assert args["pixel_ch_mult"] == (1, 1, 2, 2, 4) and args["pixel_ch"] == 128 and args["pixel_num_res_blocks"] == 2
+    if name == "bl64_vq8k":  # ViT-B encoder, ViT-L decoder, pixels directly
+        assert not args["legacy"] and not args["l2_norm"] and (args["codebook_size"], args["token_size"]) == (8192, 64)
+        assert (args["enc_width"], args["dec_width"], args["dec_layers"], args["dec_heads"]) == (768, 1024, 24, 16)
+    else:
+        assert args["legacy"] and args["l2_norm"] and (args["codebook_size"], args["token_size"]) == (4096, 12)
+        assert (args["pixel_ch"], args["pixel_ch_mult"], args["pixel_num_res_blocks"]) == (128, (1, 1, 2, 2, 4), 2)
     with torch.device("meta"):
         tok = create_tokenizer("titok", **args)
     want = {RENAMES.get(k, k): tuple(v) for k, v in doc["keys"].items()}
     got = {k: tuple(v.shape) for k, v in tok.state_dict().items() if not k.endswith(".initted")}
     assert got == want
     assert sum(p.numel() for p in tok.parameters()) == doc["parameters"]
-    assert tok.token_shape(256) == (1, int(name[1:]))
+    assert tok.token_shape(256) == (1, {"l32": 32, "b64": 64, "s128": 128, "bl64_vq8k": 64}[name])
 
 
 def _copy(tmp_path: Path, variant: str = "legacy") -> Path:
