@@ -100,6 +100,8 @@ def test_tokenizer_encoder_extract_and_fit_kmeans(cli, titok, tmp_path):
 
     with h5py.File(tmp_path / "f.h5") as f:
         assert f["features"].shape[:2] == (12, 8)
+    i = _json(cli("inspect", "features", tmp_path / "f.h5", "--json"))
+    assert i["grid"] == [1, 8] and i["shape"] == [12, 8, 16]
     k = _json(cli("fit-kmeans", "-k", "4", "-f", tmp_path / "f.h5", "-o", tmp_path / "km", "--json"))
     assert k["num_points"] == 96 and k["dim"] == 16
     k2 = _json(cli("fit-kmeans", "-k", "4", "-e", enc, "-d", DATA, "-o", tmp_path / "km2", "--json"))
