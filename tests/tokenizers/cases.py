@@ -104,3 +104,20 @@ def _seed_imported(family: str):
 
 for _family in ("ibq", "open-magvit2"):
     case(f"import:{_family}", 32)(_seed_imported(_family))
+
+
+@case("import:titok", 32)
+def _titok_case(tmp_path):
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "titok" / "legacy"
+    return load_tokenizer(import_checkpoint("titok", src, tmp_path / "imported")["out"])
+
+
+# TiTok's architecture (the published sizes are 256 px ViT-S/B/L): narrow, 32 px, 8 tokens of 1 x L
+case("titok", 32)(_trainable("titok", image_size=32, num_latent_tokens=8, enc_width=32, enc_layers=1, enc_heads=2,
+                             dec_width=32, dec_layers=1, dec_heads=2, codebook_size=64, pixel_z_channels=8,
+                             pixel_ch=32, pixel_ch_mult=(1, 1, 1, 1, 2), pixel_num_res_blocks=1))  # fmt: skip

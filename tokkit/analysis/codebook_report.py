@@ -180,9 +180,17 @@ def _load_images(source: Any, rows: list[int], image_size: int) -> dict[int, np.
 
 
 def _gallery(
-    enc: _Encoded, counts: np.ndarray, source: Any, image_size: int, n_codes: int, per_code: int, seed: int
+    enc: _Encoded,
+    counts: np.ndarray,
+    source: Any,
+    image_size: int,
+    n_codes: int,
+    per_code: int,
+    seed: int,
+    spatial: bool = True,
 ) -> tuple[bytes, list[int]]:
-    """Patches of the finest scale under the most used codes, from distinct images."""
+    """Patches of the finest scale under the most used codes, from distinct images; whole images for 1-D
+    tokens (``spatial`` False), where a token is no image region."""
     maps = enc.maps[-1]  # (n_keep, h, w): finest scale
     _, h, w = maps.shape
     top = [int(c) for c in np.argsort(-counts, kind="stable")[:n_codes] if counts[c] > 0]
@@ -196,17 +204,21 @@ def _gallery(
         picks[code] = [(int(img_i[q]), int(ii[q]), int(jj[q])) for q in first]
     needed = sorted({int(enc.rows[p[0]]) for ps in picks.values() for p in ps})
     images = _load_images(source, needed, image_size)
-    ph, pw = image_size / h, image_size / w
+    ph, pw = (image_size / h, image_size / w) if spatial else (image_size, image_size)
     rows = []
     for code in top:
         patches = []
         for i, y, x in picks[code]:
             img = images[int(enc.rows[i])]
+            if not spatial:
+                patches.append(img)
+                continue
             y0, y1 = int(round(y * ph)), max(int(round((y + 1) * ph)), int(round(y * ph)) + 1)
             x0, x1 = int(round(x * pw)), max(int(round((x + 1) * pw)), int(round(x * pw)) + 1)
             patches.append(img[y0:y1, x0:x1])
         rows.append((code, int(counts[code]), patches))
-    return plots.gallery_plot(rows, per_code, int(round(ph))), top
+    what = None if spatial else "Whole images whose 1-D token row uses the most used codes"
+    return plots.gallery_plot(rows, per_code, int(round(ph)), what), top
 
 
 def _token_maps(
@@ -464,10 +476,14 @@ def _usage_figures(
         "dashed line is perfectly uniform use. A steep drop means a few codes do most of the work.",
         plots.usage_plot(counts, per_scale, f"Codebook usage over {enc.num_images} images"),
     )
+    spatial = run.tok.spatial_tokens
     figures["gallery"] = (
         "Each row: image patches (one per image) encoded to one of the most used codes. Coherent "
-        "rows mean the code stands for a recognisable visual pattern.",
-        _gallery(enc, counts, source, run.size, 12, 8, run.seed)[0],
+        "rows mean the code stands for a recognisable visual pattern."
+        if spatial
+        else "Each row: whole images (one per image) whose token row holds one of the most used codes "
+        "(1-D tokens stand for no image region, so there is no patch to show).",
+        _gallery(enc, counts, source, run.size, 12, 8, run.seed, spatial)[0],
     )
     figures["tokens"] = (
         "Sample images beside their token maps"

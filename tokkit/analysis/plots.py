@@ -136,7 +136,9 @@ def histogram_plot(panels: Sequence[tuple[np.ndarray, str, str]], title: str = "
     return to_png(fig)
 
 
-def gallery_plot(rows: Sequence[tuple[int, int, list[np.ndarray]]], per_row: int, patch_px: int) -> bytes:
+def gallery_plot(
+    rows: Sequence[tuple[int, int, list[np.ndarray]]], per_row: int, patch_px: int, title: str | None = None
+) -> bytes:
     """One row per code: (code, count, patches (p, p, 3) uint8). Patches are shown with nearest
     upscaling so that small patches stay readable."""
     plt = _plt()
@@ -154,7 +156,7 @@ def gallery_plot(rows: Sequence[tuple[int, int, list[np.ndarray]]], per_row: int
         if r < len(rows):
             code, count, _ = rows[r]
             axes[r, 0].set_ylabel(f"code {code}\n{count} uses", rotation=0, ha="right", va="center", fontsize=8)
-    fig.suptitle(f"Image patches ({patch_px}x{patch_px} px) assigned to the most used codes", fontsize=10)
+    fig.suptitle(title or f"Image patches ({patch_px}x{patch_px} px) assigned to the most used codes", fontsize=10)
     fig.tight_layout()
     return to_png(fig)
 

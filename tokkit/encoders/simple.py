@@ -97,6 +97,10 @@ class TokenizerEncoder(FeatureEncoder):
     def pooled(self, images: torch.Tensor) -> torch.Tensor:
         return self._features(images).mean(dim=(2, 3))
 
+    @property
+    def spatial_tokens(self) -> bool:
+        return self.tokenizer.spatial_tokens  # a 1-D tokenizer's features form a (1, L) row, no image grid
+
     def grid(self, image_size: int) -> tuple[int, int]:
         if image_size not in self._grid:
             shape = self.tokenizer.token_shape(image_size)

@@ -138,7 +138,7 @@ def resolve_image_size(tok: Tokenizer, source: Any, image_size: int | None) -> i
     except UsageError as e:
         raise UsageError(
             f"tokenizer '{tok.architecture}' cannot take {image_size}x{image_size} images: {e.message}",
-            hint=f"use an --image-size that is a multiple of {tok.downsample_factor}",
+            hint=e.hint or f"use an --image-size that is a multiple of {tok.downsample_factor}",
         ) from e
     return image_size
 

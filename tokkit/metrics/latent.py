@@ -52,6 +52,9 @@ SCALE_WARN_RATIO = 2.0
 TRANSFORMS = ("scale_0.5", "scale_0.75", "rot90", "flip")
 STAT_KEYS = ("latent_mean", "latent_std", "global_mean", "global_std", "suggested_shift", "suggested_scale")
 SPECTRUM_KEYS = ("spectrum", "high_freq_share", "spectrum_log", "high_freq_share_log")
+BASELINE_SPECTRUM_KEYS = ("rgb_high_freq_share", "rgb_high_freq_share_log", "noise_high_freq_share",
+                          "noise_high_freq_share_log")  # fmt: skip
+NO_GRID = "1-D tokens (no spatial grid): the measure needs a 2-D latent map"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -356,6 +359,8 @@ def latent_pass(inputs: Any, batch_size: int, feats: Any, rows: tuple[int, int] 
     start, stop = rows if rows is not None else (0, n)
     held_mask = split(n, HOLDOUT_EVERY)
     acc = LatentPass()
+    if not tok.spatial_tokens:  # scaling, rotating or flipping a token row is no image transform
+        acc.equivariance.reasons.update({name: NO_GRID for name in TRANSFORMS})
     with task("Latent diagnostics", total=stop - start) as t, torch.no_grad():
         for _, x, idx in iter_batches(inputs.source, inputs.image_size, batch_size, start, stop):
             _add_batch(tok, x.to(inputs.device), held_mask[idx.numpy()], acc, feats)
@@ -590,7 +595,7 @@ def _latent_result(inputs: Any, data: Any, acc: LatentPass, feats: Any, fid_feat
     if not tok.can_decode:
         eq["equivariance_reasons"] = {"all": f"tokenizer '{tok.architecture}' has no pixel decoder"}
     fd = _fd_results(inputs, acc, feats, batch_size, seed)
-    return {
+    out = {
         **_statistics(acc, tok),
         **eq,
         **fd,
@@ -598,6 +603,16 @@ def _latent_result(inputs: Any, data: Any, acc: LatentPass, feats: Any, fid_feat
         "features": _features_block(acc, tok),
         "protocol": _protocol(inputs, data, batch_size, feats, seed, acc),
     }
+    return out if tok.spatial_tokens else _without_spectrum(out)
+
+
+def _without_spectrum(out: dict[str, Any]) -> dict[str, Any]:
+    """A 1-D tokenizer's result: the DCT spectra over a (1, L) token row (and their RGB / noise baselines)
+    are null with the reason, not a spatial frequency of the image."""
+    out.update(dict.fromkeys((*SPECTRUM_KEYS, *BASELINE_SPECTRUM_KEYS)), spectrum_reason=NO_GRID)
+    if out.get("features") is not None:
+        out["features"].update(dict.fromkeys(SPECTRUM_KEYS))
+    return out
 
 
 def load_latents(path: str | Path) -> np.ndarray:

@@ -471,6 +471,9 @@ def _stability_protocol(
     }
 
 
+# a 1-D tokenizer's token j is no image column: flipping its token row back compares unrelated tokens
+FLIP_1D = "1-D tokens (no spatial grid): a flipped image's token row cannot be flipped back to compare positions"
+
 _NOISE_KEYS = (
     "token_change_rate",
     "cosine_quantized",
@@ -527,13 +530,15 @@ def evaluate_stability(
     tok = inputs.tok
     ref = _clean_pass(tok, inputs, batch_size, seed)
     noise_tallies = [_Tally(ref) for _ in levels]
-    other = _other_perturbations(perturbations, ref)
+    not_applicable = {} if tok.spatial_tokens else {p: FLIP_1D for p in perturbations if p == "flip_back"}
+    other = _other_perturbations([p for p in perturbations if p not in not_applicable], ref)
     count = _perturbed_pass(tok, inputs, batch_size, seed, levels, noise_tallies, other)
     has_features = ref.moments["features"].n > 0
     if arrays_out is not None:
         arrays_out.update({f"snr={s:g}": t.per_image() for s, t in zip(levels, noise_tallies, strict=True)})
         arrays_out.update({p: t.per_image() for p, (t, _, _) in other.items()})
-    return {
-        **_summarise_stability(levels, noise_tallies, other, ref, tok.kind == "continuous"),
-        "protocol": _stability_protocol(inputs, data, batch_size, seed, count, has_features),
-    }
+    out = _summarise_stability(levels, noise_tallies, other, ref, tok.kind == "continuous")
+    for p, reason in not_applicable.items():  # in the order asked for, null with the reason
+        out["perturbations"][p] = {**dict.fromkeys(_NOISE_KEYS), "reason": reason}
+    out["perturbations"] = {p: out["perturbations"][p] for p in perturbations}
+    return {**out, "protocol": _stability_protocol(inputs, data, batch_size, seed, count, has_features)}

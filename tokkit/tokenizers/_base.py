@@ -138,6 +138,13 @@ class Tokenizer(nn.Module, ABC):
         return (s, s)
 
     @property
+    def spatial_tokens(self) -> bool:
+        """Whether token (i, j) stands for an image region on an h x w grid. False for 1-D learned tokens
+        (TiTok): ``token_shape`` is then (1, L) in token order, and measures that move, flip or crop token
+        maps do not apply (they report null with the reason)."""
+        return True
+
+    @property
     def can_decode(self) -> bool:
         return True
 

@@ -16,6 +16,7 @@ FAMILY_MODULES = (
     "tokkit.tokenizers.kmeans",
     "tokkit.tokenizers.magvit2",
     "tokkit.tokenizers.msvq",
+    "tokkit.tokenizers.titok",
     "tokkit.tokenizers.vae",
     "tokkit.tokenizers.vqgan",
 )

@@ -91,6 +91,13 @@ class KMeansTokenizer(Tokenizer):
         return tuple(self.encoder.grid(int(image_size)))  # type: ignore[return-value]
 
     @property
+    def spatial_tokens(self) -> bool:
+        """As its encoder: k-means over a 1-D tokenizer's features (``tokenizer:DIR``) gives 1-D tokens."""
+        if not str(self.config.encoder or "").startswith("tokenizer:"):
+            return True  # image encoders (DINOv2, effnet, pixels) give patch grids
+        return bool(getattr(self.encoder, "spatial_tokens", True))
+
+    @property
     def can_decode(self) -> bool:
         return self.decoder is not None
 

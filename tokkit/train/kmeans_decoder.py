@@ -22,6 +22,9 @@ def attach_decoder(cfg: TrainConfig) -> Any:
     args = dict(read_checkpoint_config(cfg.tokenizer)["args"])
     base = load_tokenizer(cfg.tokenizer)
     size = int(cfg.image_size)
+    if not base.spatial_tokens:  # the TokenDecoder upsamples an h x w map into image regions
+        raise UsageError(f"'{cfg.tokenizer}' has 1-D tokens (k-means over a 1-D tokenizer's features): "
+                         "a pixel decoder for k-means tokens needs a spatial token grid")  # fmt: skip
     gh, gw = base.token_shape(size)
     if size % gh or size % gw or size // gh != size // gw:
         raise UsageError(f"image size {size} is not a whole multiple of the {gh}x{gw} token grid")

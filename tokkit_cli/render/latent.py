@@ -29,6 +29,9 @@ def latent_rows(table: Table, r: dict[str, Any]) -> None:
     recorded = f"{_scale(r['config_shift'])} / {_scale(r['config_scale'])}"
     table.add_row("suggested shift / scale", f"{fmt(r['suggested_shift'])} / {fmt(r['suggested_scale'])}",
                   recorded, "baseline: what the checkpoint records")  # fmt: skip
+    if r.get("spectrum_reason"):  # a 1-D tokenizer: no spatial spectrum
+        table.add_row("high-freq share", "-", "-", "unavailable: " + short(r["spectrum_reason"]))
+        return
     base = f"RGB {fmt(r['rgb_high_freq_share'])}, noise {fmt(r['noise_high_freq_share'])}"
     table.add_row("high-freq share (linear)", fmt(r["high_freq_share"]), base, "DCT power, bands 8-15 of 16")
     table.add_row("high-freq share (log)", fmt(r["high_freq_share_log"]),

@@ -60,4 +60,7 @@ def render_stability(result: dict[str, Any], tokenizer: Path) -> None:
         style="dim",
     )
     stdout.print(f"{change}: {p['change_measure']}", markup=False, style="dim")
+    for name, r in result["perturbations"].items():
+        if r.get("reason"):
+            stdout.print(f"{name}: not measured: {r['reason']}", markup=False, style="dim")
     print_warnings(result)
