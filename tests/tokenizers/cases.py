@@ -23,6 +23,9 @@ case("vae", 32)(_trainable("vae"))
 # "msvq" has the same published config as "msvq-var" (built full-size below): a narrower build keeps the run short
 case("msvq", 64)(_trainable("msvq", patch_nums=[1, 2, 3, 4], ch=32))
 case("msvq-var", 64)(_trainable("msvq-var", patch_nums=[1, 2, 3, 4]))
+# Cosmos DI/CI (published 8x8 layouts, narrower): Haar patches, one downsampling of two levels
+case("cosmos-di", 32)(_trainable("cosmos-di", ch=32, ch_mult=(1, 2), num_res_blocks=1, z_channels=32))
+case("cosmos-ci", 32)(_trainable("cosmos-ci", ch=32, ch_mult=(1, 2), num_res_blocks=1))
 
 
 # --- kmeans (DiGIT-style): pixels encoder (no weights needed), centroids fitted on real patches
@@ -84,3 +87,25 @@ def _diffusers_vae_case(tmp_path):
         use_post_quant_conv=False, scaling_factor=0.3611, shift_factor=0.1159,
     ).save_pretrained(tmp_path / "vae")  # fmt: skip
     return load_tokenizer(import_checkpoint("diffusers-vae", tmp_path / "vae", tmp_path / "imported")["out"])
+
+
+@case("import:cosmos-di", 32)
+def _cosmos_di_case(tmp_path):
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "cosmos" / "Cosmos-0.1-Tokenizer-DI8x8-tiny"
+    return load_tokenizer(import_checkpoint("cosmos", src, tmp_path / "imported")["out"])
+
+
+@case("import:cosmos-ci", 32)
+def _cosmos_ci_case(tmp_path):
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "cosmos" / "Cosmos-0.1-Tokenizer-CI16x16-tiny"
+    return load_tokenizer(import_checkpoint("cosmos", src, tmp_path / "imported")["out"])

@@ -202,7 +202,7 @@ def _quantizer_kind(classes: dict[str, str]) -> bool:
     if quant:
         raise DataError(f"the Cosmos quantizer is {quant}: only FSQuantizer (the published DI models) is supported")
     if dist == "GaussianDistribution":
-        raise DataError("this Cosmos CI is a VAE (GaussianDistribution): only the published AE formulation is supported")
+        raise DataError("this Cosmos CI is a VAE (GaussianDistribution): only the published AE is supported")
     return False
 
 
@@ -217,7 +217,8 @@ def convert(req: ImportRequest) -> Imported:
     table = DI_KEYS if discrete else CI_KEYS
     converted, unexpected = table.convert(state, levels=len(arch["ch_mult"]))
     what = f"the Cosmos {'DI' if discrete else 'CI'} files"
-    tok = load_strict_fp32(create_tokenizer("cosmos-di" if discrete else "cosmos-ci", **arch), converted, what, unexpected)
+    tok = create_tokenizer("cosmos-di" if discrete else "cosmos-ci", **arch)
+    load_strict_fp32(tok, converted, what, unexpected)
     f = arch["spatial_compression"]
     published = {"name": name or f"{'D' if discrete else 'C'}I{f}x{f}", **arch, "dtype": dtype,
                  "files": [p.name for p in files]}  # fmt: skip

@@ -157,7 +157,8 @@ class CosmosCI(ConvTokenizer):
         if z is None:
             raise UsageError("cosmos-ci decode needs latents in the TokenBatch")
         if z.ndim != 4 or z.shape[1] != self.config.latent_channels:
-            raise UsageError(f"latents of shape {tuple(z.shape)}: cosmos-ci expects (B, {self.config.latent_channels}, h, w)")
+            c = self.config.latent_channels
+            raise UsageError(f"latents of shape {tuple(z.shape)}: cosmos-ci expects (B, {c}, h, w)")
         return self.decoder(self.post_quant_conv(z))
 
     def forward(self, images: torch.Tensor) -> TrainOutput:
