@@ -135,6 +135,18 @@ def test_importing_never_loads_or_runs_torchscript(tmp_path, monkeypatch):
     assert summary["architecture"] == "cosmos-di" and any("without compiling or running" in n for n in summary["notes"])
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated
+@pytest.mark.parametrize("path", [DI / "encoder.jit", DI / "decoder.jit", CI / "autoencoder.jit"], ids=lambda p: p.name)
+def test_reader_gives_torch_jit_loads_state(path):
+    """tokkit.io.torchscript reads what torch.jit.load(...).state_dict() holds: same names, dtypes, values."""
+    from tokkit.io.torchscript import read_torchscript
+
+    ours = read_torchscript(path).state
+    theirs = torch.jit.load(str(path)).state_dict()
+    assert list(ours) == list(theirs)
+    assert all(ours[k].dtype == v.dtype and torch.equal(ours[k], v) for k, v in theirs.items())
+
+
 def _copy(src_dir: Path, dst: Path) -> Path:
     shutil.copytree(src_dir, dst)
     return dst
