@@ -117,7 +117,7 @@ class _ScalarQuantizer(nn.Module):
             # (FSQ: through its tanh bound, which ``quantize_flat`` applies on the detached copy)
             bound = self.bounded(flat)
             flat_st = bound + (codes - bound).detach()
-            z_q = codes.view(b, h, w, d).permute(0, 3, 1, 2)
+            z_q = codes.view(b, h, w, d).permute(0, 3, 1, 2).contiguous()  # decoded from (project_out): as lookup
             losses = self.extra_losses(flat, codes)
             stats: dict[str, float] = {}
             if self.training:
