@@ -23,6 +23,9 @@ case("vae", 32)(_trainable("vae"))
 # "msvq" has the same published config as "msvq-var" (built full-size below): a narrower build keeps the run short
 case("msvq", 64)(_trainable("msvq", patch_nums=[1, 2, 3, 4], ch=32))
 case("msvq-var", 64)(_trainable("msvq-var", patch_nums=[1, 2, 3, 4]))
+# Cosmos DI/CI (published 8x8 layouts, narrower): Haar patches, one downsampling of two levels
+case("cosmos-di", 32)(_trainable("cosmos-di", ch=32, ch_mult=(1, 2), num_res_blocks=1, z_channels=32))
+case("cosmos-ci", 32)(_trainable("cosmos-ci", ch=32, ch_mult=(1, 2), num_res_blocks=1))
 
 
 # --- kmeans (DiGIT-style): pixels encoder (no weights needed), centroids fitted on real patches
@@ -106,16 +109,24 @@ for _family in ("ibq", "open-magvit2"):
     case(f"import:{_family}", 32)(_seed_imported(_family))
 
 
-@case("import:titok", 32)
-def _titok_case(tmp_path):
-    from pathlib import Path
+def _fixture_imported(family: str, folder: str):
+    """A published-layout fixture folder under tests/fixtures/import/, imported as a user imports it."""
 
-    from tokkit.importers import import_checkpoint
-    from tokkit.io.checkpoint import load_tokenizer
+    def build(tmp_path):
+        from pathlib import Path
 
-    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "titok" / "legacy"
-    return load_tokenizer(import_checkpoint("titok", src, tmp_path / "imported")["out"])
+        from tokkit.importers import import_checkpoint
+        from tokkit.io.checkpoint import load_tokenizer
 
+        src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / folder
+        return load_tokenizer(import_checkpoint(family, src, tmp_path / "imported")["out"])
+
+    return build
+
+
+case("import:titok", 32)(_fixture_imported("titok", "titok/legacy"))
+case("import:cosmos-di", 32)(_fixture_imported("cosmos", "cosmos/Cosmos-0.1-Tokenizer-DI8x8-tiny"))
+case("import:cosmos-ci", 32)(_fixture_imported("cosmos", "cosmos/Cosmos-0.1-Tokenizer-CI16x16-tiny"))
 
 # TiTok's architecture (the published sizes are 256 px ViT-S/B/L): narrow, 32 px, 8 tokens of 1 x L
 case("titok", 32)(_trainable("titok", image_size=32, num_latent_tokens=8, enc_width=32, enc_layers=1, enc_heads=2,

@@ -95,9 +95,13 @@ class Encoder(nn.Module):
         mid_attn: bool = True,
         in_channels: int = 3,
         dropout: float = 0.0,
+        downsamples: int | None = None,
     ):
-        """``attn_levels``: indices into ``ch_mult`` whose blocks get attention (0 = full resolution)."""
+        """``attn_levels``: indices into ``ch_mult`` whose blocks get attention (0 = full resolution).
+        ``downsamples``: how many levels, from the first, end in a stride-2 downsampling (default: all
+        but the last; Cosmos: log2(compression / patch size))."""
         super().__init__()
+        downsamples = len(ch_mult) - 1 if downsamples is None else downsamples
         self.conv_in = nn.Conv2d(in_channels, ch, 3, padding=1)
         self.down = nn.ModuleList()
         cin = ch
@@ -110,7 +114,7 @@ class Encoder(nn.Module):
                 stage.blocks.append(ResBlock(cin, cout, dropout))
                 stage.attn.append(AttnBlock(cout) if level in attn_levels else nn.Identity())
                 cin = cout
-            stage.downsample = Downsample(cin) if level < len(ch_mult) - 1 else nn.Identity()
+            stage.downsample = Downsample(cin) if level < downsamples else nn.Identity()
             self.down.append(stage)
         self.mid = nn.Sequential(
             ResBlock(cin, cin, dropout), AttnBlock(cin) if mid_attn else nn.Identity(), ResBlock(cin, cin, dropout)
@@ -139,9 +143,13 @@ class Decoder(nn.Module):
         mid_attn: bool = True,
         out_channels: int = 3,
         dropout: float = 0.0,
+        upsamples: int | None = None,
     ):
-        """Mirror of ``Encoder`` with one more ResBlock per level (as in taming/LDM)."""
+        """Mirror of ``Encoder`` with one more ResBlock per level (as in taming/LDM). ``upsamples``: how
+        many levels, from the lowest resolution (run first), end in a 2x upsampling (default: all but
+        the last run)."""
         super().__init__()
+        upsamples = len(ch_mult) - 1 if upsamples is None else upsamples
         cin = ch * ch_mult[-1]
         self.conv_in = nn.Conv2d(z_channels, cin, 3, padding=1)
         self.mid = nn.Sequential(
@@ -157,7 +165,7 @@ class Decoder(nn.Module):
                 stage.blocks.append(ResBlock(cin, cout, dropout))
                 stage.attn.append(AttnBlock(cout) if level in attn_levels else nn.Identity())
                 cin = cout
-            stage.upsample = Upsample(cin) if level > 0 else nn.Identity()
+            stage.upsample = Upsample(cin) if level >= len(ch_mult) - upsamples else nn.Identity()
             self.up.append(stage)
         self.norm_out = norm(cin)
         self.conv_out = nn.Conv2d(cin, out_channels, 3, padding=1)

@@ -87,8 +87,10 @@ class _ScalarQuantizer(nn.Module):
             return self.prepare(z.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
-        """(B, h, w) -> code vectors (B, D, h, w)."""
-        return self.index_to_codes(indices).permute(0, 3, 1, 2)
+        """(B, h, w) -> code vectors (B, D, h, w), contiguous: a channels_last-strided map would make
+        project_out's output, and with it every conv of the decoder, run channels_last (CPU: each conv
+        then copies its weight, 5-15% slower; benchmarks/import_cosmos.md)."""
+        return self.index_to_codes(indices).permute(0, 3, 1, 2).contiguous()
 
     def embed(self, indices: torch.Tensor) -> torch.Tensor:
         """(B, h, w) -> what the decoder consumes (B, in_dim, h, w)."""
@@ -115,13 +117,13 @@ class _ScalarQuantizer(nn.Module):
             # (FSQ: through its tanh bound, which ``quantize_flat`` applies on the detached copy)
             bound = self.bounded(flat)
             flat_st = bound + (codes - bound).detach()
-            z_q = codes.view(b, h, w, d).permute(0, 3, 1, 2)
+            z_q = codes.view(b, h, w, d).permute(0, 3, 1, 2).contiguous()  # decoded from (project_out): as lookup
             losses = self.extra_losses(flat, codes)
             stats: dict[str, float] = {}
             if self.training:
                 self.window.add(idx)
                 stats["usage"] = self.window.usage()
-            out = self.project_out(flat_st.view(b, h, w, d).permute(0, 3, 1, 2))
+            out = self.project_out(flat_st.view(b, h, w, d).permute(0, 3, 1, 2).contiguous())  # as lookup
         return VQResult(out, idx.view(b, h, w), z, z_q, losses, stats)
 
     def bounded(self, z: torch.Tensor) -> torch.Tensor:
