@@ -40,6 +40,17 @@ def test_zero_perturbation_changes_nothing(ckpts):
         assert r["cosine_features"] == [pytest.approx(1.0, abs=1e-12)]
 
 
+def test_unchanged_images_have_a_capped_finite_per_image_snr(ckpts):
+    """No noise: every latent is unchanged; the per-image SNR the paired decisions average is the cap,
+    not 10 log10(spread / 1e-300) ~ 3000 dB (which made a paired difference read 500 +- 1100)."""
+    from tokkit.metrics.stability import IMAGE_SNR_CAP_DB
+
+    arrays: dict = {}
+    evaluate_stability(ckpts["test-metrics-vq"], DATA, snr_db=[math.inf], perturbations=[], arrays_out=arrays)
+    per_image = next(iter(arrays.values()))
+    assert np.all(per_image["latent_snr_db"] == IMAGE_SNR_CAP_DB)
+
+
 def test_noise_has_the_requested_snr():
     x = torch.rand(4, 3, 64, 64) * 2 - 1
     y = add_noise(x, torch.arange(4), 20.0, seed=0, level=0)

@@ -270,6 +270,9 @@ class _VectorTally:
         return self.cos / self.n, (self.cos_c / self.n if self.mean is not None else None), snr
 
 
+IMAGE_SNR_CAP_DB = 100.0  # per-image latent SNR ceiling (the paired decisions average per-image values)
+
+
 class _Tally:
     """Running sums for one perturbation."""
 
@@ -294,7 +297,9 @@ class _Tally:
             spread = self.vec[key].spread
             if f"{prefix}msc" in self.images and spread is not None:
                 msc = np.concatenate(self.images[f"{prefix}msc"])
-                out[f"{prefix}latent_snr_db"] = 10 * np.log10(max(spread, 1e-300) / np.maximum(msc, 1e-300))
+                snr = 10 * np.log10(max(spread, 1e-300) / np.maximum(msc, 1e-300))
+                # an unchanged image has an infinite SNR: capped (as PSNR is), so that paired means stay finite
+                out[f"{prefix}latent_snr_db"] = np.minimum(snr, IMAGE_SNR_CAP_DB)
         return out
 
     def add(self, tok: Tokenizer, a: TokenBatch, b: TokenBatch, flip_back: bool) -> None:
@@ -454,7 +459,8 @@ def _stability_protocol(
         "the clean evaluation images) from both vectors: a shared offset no longer counts as agreement",
         "latent_snr": "10 log10(spread / mean squared change): spread = mean over clean positions of "
         "||v - dataset mean||^2, change = ||v' - v||^2 per position; latent_snr_db for the quantized vectors "
-        "(the latents of a continuous tokenizer), feature_snr_db for the pre-quantization features",
+        "(the latents of a continuous tokenizer), feature_snr_db for the pre-quantization features; per-image "
+        f"values (paired decisions) capped at {IMAGE_SNR_CAP_DB:g} dB",
         "baselines": f"cosine_random_pairs: {PAIR_POSITIONS} positions per clean image (seeded per image), paired "
         "by a seeded permutation, pairs within one image dropped; token_change_random_codes: 1 - sum_k p_k^2 "
         "per scale with p the clean code frequencies (codes drawn at random with the same usage), "
