@@ -121,8 +121,8 @@ def run_script(ckpt, out, nproc, timeout=300):
     return json.loads(proc.stdout)  # rank 1 prints nothing: one JSON object
 
 
-def test_torchrun_stats_latent_and_generation_equal_one_process(setup, tmp_path):
-    """eval stats, eval latent and eval generation (seeds 0 and 1 on ranks 0 and 1) in one process group of 2
+def test_torchrun_stats_latent_generation_and_compare_equal_one_process(setup, tmp_path):
+    """eval stats, eval latent, eval generation (seeds 0 and 1 on ranks 0 and 1) and eval compare in one group of 2
     against one process: 15 images in batches of 4 (shares of 2 and 2 batches, the last one short)."""
     one, two = run_script(setup / "vq", tmp_path / "one.npz", 1), run_script(setup / "vq", tmp_path / "two.npz", 2)
     with np.load(tmp_path / "one.npz") as a, np.load(tmp_path / "two.npz") as b:
@@ -139,3 +139,6 @@ def test_torchrun_stats_latent_and_generation_equal_one_process(setup, tmp_path)
                 r["protocol"].pop(k, None)
             r.pop("out", None)
         assert_same_numbers(one[name], two[name], name, rtol=1e-6)  # FDs to 1e-6; means far closer
+    # eval compare: its recon / latent / generation passes shared out, stability on every rank, rank 0 writes
+    rows = [[{k: v for k, v in r.items() if k != "threads"} for r in x["compare"]] for x in (one, two)]
+    assert_same_numbers(rows[0], rows[1], "compare", 1e-6)

@@ -426,19 +426,24 @@ def _write_outputs(
     out: Path, protocol: dict[str, Any], rows: list[dict[str, Any]], results: dict[str, Any], setup: _Setup,
     fid_features: Any, decisions: list[dict[str, Any]], extra: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
-    """compare.csv, compare.json and the plots in ``out``. Returns (the summary written to JSON, the CSV columns)."""
+    """compare.csv, compare.json and the plots in ``out`` (by rank 0 alone under torchrun). Returns (the summary
+    written to JSON, the CSV columns)."""
+    from tokkit.metrics.shards import is_main_process
+
     files = {"csv": out / "compare.csv", "json": out / "compare.json", "plot": out / "recon_vs_generation.png"}
     if len(setup.order_list) > 1:
         files["order_plot"] = out / "order_study.png"
     columns = list(dict.fromkeys(k for r in rows for k in r))
+    summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
+               "files": {k: str(v) for k, v in files.items()}, **(extra or {})}  # fmt: skip
+    if not is_main_process():
+        return summary, columns
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for r in rows:
         writer.writerow({k: "" if r.get(k) is None else r.get(k) for k in columns})
     write_bytes_atomic(files["csv"], buf.getvalue().encode())
-    summary = {"protocol": protocol, "rows": rows, "decisions": decisions, "results": results,
-               "files": {k: str(v) for k, v in files.items()}, **(extra or {})}  # fmt: skip
     write_bytes_atomic(files["json"], (json.dumps(_strict(summary), indent=2) + "\n").encode())
     features = getattr(setup.feats, "spec", str(fid_features))
     _plot(rows, files["plot"], features)

@@ -501,9 +501,9 @@ def evaluate_recon(
                                  compute_lpips, lpips_metric, (shard.start, shard.stop), partial)  # fmt: skip
         if shard.world > 1:
             _join_shares(shard, *measured, inputs.source)
-        result = None
+        result, arrays = None, ({} if arrays_out is not None else None)
         if shard.is_main:
-            result = _recon_result(inputs, data, batch_size, fid_features, ref_stats, allow_gfid_ref, arrays_out,
+            result = _recon_result(inputs, data, batch_size, fid_features, ref_stats, allow_gfid_ref, arrays,
                                    *measured)  # fmt: skip
             result["protocol"]["processes"] = shard.world
             if out is not None:  # the result first, then the partial sums go: a kill never loses both
@@ -511,7 +511,10 @@ def evaluate_recon(
 
                 write_json_atomic(Path(out), result)
                 partial.finish()
-        return shard.broadcast(result)
+        result, arrays = shard.broadcast((result, arrays))  # every rank: the same result (and per-image arrays)
+        if arrays_out is not None:
+            arrays_out.update(arrays)
+        return result
 
 
 def _recon_key(inputs: Any, batch_size: int, fid_features: Any, weights: Any, lpips: bool,
