@@ -18,14 +18,13 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from side_by_side import alternate, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -108,17 +107,8 @@ def main() -> None:
             tmp = Path(d)
             ref, src, ref_fn = build_reference(family, tmp)
             tok, tok_fn = build_tokkit(family, src, tmp)
-            with torch.no_grad():
-                times, cpu, outs = {"reference": [], "tokkit": []}, {"reference": [], "tokkit": []}, {}
-                for _ in range(args.repeats):
-                    for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
-                        t0, c0 = time.perf_counter(), time.process_time()
-                        outs[name] = fn(x)
-                        times[name].append(time.perf_counter() - t0)
-                        cpu[name].append(time.process_time() - c0)  # steadier than wall time on a loaded machine
-                        print(f"{family} {name}: {times[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s cpu",
-                              file=sys.stderr, flush=True)  # fmt: skip
-                diff = float((outs["reference"] - outs["tokkit"]).abs().max())  # same weights, same images
+            times, cpu, outs = alternate({"reference": ref_fn, "tokkit": tok_fn}, x, args.repeats, family)
+            diff = float((outs["reference"] - outs["tokkit"]).abs().max())  # same weights, same images
             del ref, tok, outs
             mem = {}
             for impl in ("reference", "tokkit") if args.peak_memory else ():
@@ -126,22 +116,7 @@ def main() -> None:
                        "--size", str(args.size), "--ckpt", str(tmp / "tokkit")]  # fmt: skip
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 mem[impl] = json.loads(out.stdout.strip().splitlines()[-1])
-        med = {k: statistics.median(v) for k, v in times.items()}
-        row = {
-            "family": family,
-            "max_abs_diff": diff,
-            "seconds": times,
-            "median_s": med,
-            "images_per_s": {k: args.batch / v for k, v in med.items()},
-            "speed_ratio_tokkit_over_reference": med["reference"] / med["tokkit"],
-            # each alternating pair ran under about the same load: the median of the pairs' ratios
-            "pairwise_ratio_median": statistics.median(
-                [r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)]
-            ),
-            "cpu_s": cpu,
-            "cpu_ratio_tokkit_over_reference": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
-            "memory_mib": mem,
-        }
+        row = {"family": family, "max_abs_diff": diff, **ratios(times, cpu, args.batch), "memory_mib": mem}
         rows.append(row)
         print(json.dumps(row), flush=True)
 

@@ -19,13 +19,12 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from side_by_side import alternate, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,33 +77,15 @@ def measure(family: str, repo: Path, x: torch.Tensor, repeats: int) -> dict:
         tmp = Path(d)
         ref, src, ref_fn = build_reference(family, repo, tmp)
         tok, tok_fn = build_tokkit(family, src, tmp)
-        times, cpu, outs = {"reference": [], "tokkit": []}, {"reference": [], "tokkit": []}, {}
-        with torch.no_grad():
-            for _ in range(repeats):
-                for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    outs[name] = fn(x)
-                    times[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)  # steadier than wall time on a loaded machine
-                    print(f"{family} {name}: {times[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s cpu",
-                          file=sys.stderr, flush=True)  # fmt: skip
+        times, cpu, outs = alternate({"reference": ref_fn, "tokkit": tok_fn}, x, repeats, family)
         diff = float((outs["reference"] - outs["tokkit"]).abs().max())
         del ref, tok, outs
-    med = {k: statistics.median(v) for k, v in times.items()}
     return {
         "family": family,
         "batch": int(x.shape[0]),
         "size": int(x.shape[-1]),
         "max_abs_diff": diff,
-        "seconds": times,
-        "median_s": med,
-        "images_per_s": {k: x.shape[0] / v for k, v in med.items()},
-        "speed_ratio_tokkit_over_reference": med["reference"] / med["tokkit"],
-        "pairwise_ratio_median": statistics.median(
-            [r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)]
-        ),
-        "cpu_s": cpu,
-        "cpu_ratio_tokkit_over_reference": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
+        **ratios(times, cpu, int(x.shape[0])),
     }
 
 

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from side_by_side import alternate, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,35 +68,18 @@ def main() -> None:
     x = torch.rand(args.batch, 3, 256, 256, generator=torch.Generator().manual_seed(5)) * 2 - 1
     with tempfile.TemporaryDirectory() as d:
         ref, ref_fn, tok, tok_fn = build(args.config, Path(d))
-        times, cpu, outs = {"reference": [], "tokkit": []}, {"reference": [], "tokkit": []}, {}
+        fns = {"reference": ref_fn, "tokkit": tok_fn}
+        times, cpu, outs = alternate(fns, x, args.repeats, f"titok-{args.config}")
         with torch.no_grad():
-            for _ in range(args.repeats):
-                for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    outs[name] = fn(x)
-                    times[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)  # steadier than wall time on a loaded machine
-                    print(f"titok-{args.config} {name}: {times[name][-1]:.2f} s wall, {cpu[name][-1]:.2f} s cpu",
-                          file=sys.stderr, flush=True)  # fmt: skip
-            with torch.no_grad():
-                _, r = ref.encode((x + 1) / 2)
-                agree = float((tok.encode(x).indices == r["min_encoding_indices"]).float().mean())
-    med = {k: statistics.median(v) for k, v in times.items()}
+            _, r = ref.encode((x + 1) / 2)
+            agree = float((tok.encode(x).indices == r["min_encoding_indices"]).float().mean())
     row = {
         "config": f"titok-{args.config}",
         "parameters": sum(p.numel() for p in tok.parameters()),
         "batch": args.batch,
         "index_agreement": agree,
         "max_abs_diff": float((outs["reference"] - outs["tokkit"]).abs().max()),
-        "seconds": times,
-        "median_s": med,
-        "images_per_s": {k: args.batch / v for k, v in med.items()},
-        "speed_ratio_tokkit_over_reference": med["reference"] / med["tokkit"],
-        "pairwise_ratio_median": statistics.median(
-            [r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)]
-        ),
-        "cpu_s": cpu,
-        "cpu_ratio_tokkit_over_reference": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
+        **ratios(times, cpu, args.batch),
     }
     print(json.dumps(row), flush=True)
 
