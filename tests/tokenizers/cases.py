@@ -84,3 +84,14 @@ def _diffusers_vae_case(tmp_path):
         use_post_quant_conv=False, scaling_factor=0.3611, shift_factor=0.1159,
     ).save_pretrained(tmp_path / "vae")  # fmt: skip
     return load_tokenizer(import_checkpoint("diffusers-vae", tmp_path / "vae", tmp_path / "imported")["out"])
+
+
+@case("import:va-vae", 32)
+def _vavae_case(tmp_path):
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "import" / "vavae" / "vavae_tiny.pt"
+    return load_tokenizer(import_checkpoint("va-vae", src, tmp_path / "imported")["out"])
