@@ -109,12 +109,19 @@ def _published():
     [
         (lambda p: p.write_bytes(SRC.read_bytes()[:5000]), "truncated"),
         (
-            lambda p: torch.save({**_published(), "state_dict": {k: v for k, v in _published()["state_dict"].items()
-                                                                 if "mid.attn_1.k" not in k}}, p),
+            lambda p: torch.save(
+                {
+                    **_published(),
+                    "state_dict": {k: v for k, v in _published()["state_dict"].items() if "mid.attn_1.k" not in k},
+                },
+                p,
+            ),
             "missing keys: encoder.mid.1.qkv.weight",
         ),  # fmt: skip
         (
-            lambda p: torch.save({"state_dict": {**_published()["state_dict"], "encoder.extra.weight": torch.ones(1)}}, p),
+            lambda p: torch.save(
+                {"state_dict": {**_published()["state_dict"], "encoder.extra.weight": torch.ones(1)}}, p
+            ),
             "unexpected keys: encoder.extra.weight",
         ),
         (lambda p: shutil.copy(FIX / "mar_kl16_tiny.ckpt", p), "MAR's KL-16 layout"),

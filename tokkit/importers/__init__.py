@@ -8,7 +8,7 @@ from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Up
 from tokkit.importers.pipeline import import_checkpoint
 
 # Family modules register themselves on import.
-from tokkit.importers import diffusers_vae, digit, llamagen, mar, taming, var  # noqa: E402,F401  isort: skip
+from tokkit.importers import dcae, diffusers_vae, digit, llamagen, mar, taming, var, vavae  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",

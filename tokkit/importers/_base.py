@@ -67,7 +67,9 @@ class Family:
 
 
 # the family modules register themselves on import; the registry imports them (by name) on the first lookup
-FAMILY_MODULES = tuple(f"tokkit.importers.{m}" for m in ("diffusers_vae", "digit", "llamagen", "mar", "taming", "var"))
+FAMILY_MODULES = tuple(
+    f"tokkit.importers.{m}" for m in ("diffusers_vae", "digit", "llamagen", "mar", "taming", "var", "vavae", "dcae")
+)
 FAMILIES: Registry[Callable[[], Family]] = Registry("import family", modules=FAMILY_MODULES)
 
 

@@ -1,4 +1,4 @@
-"""``va-vae``: LightningDiT's VA-VAE (``vavae-imagenet256-f16d32-dinov2.pt``) -> tokkit ``vae`` (continuous, 32 ch, f16).
+"""``va-vae``: LightningDiT's VA-VAE (``vavae-imagenet256-f16d32-dinov2.pt``) -> tokkit ``vae`` (continuous, f16d32).
 
 hustvl/LightningDiT 2725fed, ``tokenizer/autoencoder.py``: ``AutoencoderKL(embed_dim=32, ch_mult=(1, 1, 2, 2, 4))``
 with ``model_type='vavae'``: the LDM KL autoencoder with attention at 16x16 in the encoder AND the decoder (MAR's

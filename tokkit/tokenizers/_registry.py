@@ -13,6 +13,7 @@ from tokkit.tokenizers._base import Tokenizer
 
 # the modules that register the built-in families (strings: no import edge from the registry up to them)
 FAMILY_MODULES = (
+    "tokkit.tokenizers.dcae",
     "tokkit.tokenizers.kmeans",
     "tokkit.tokenizers.msvq",
     "tokkit.tokenizers.vae",
