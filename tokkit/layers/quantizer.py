@@ -118,7 +118,10 @@ class UsageWindow(nn.Module):
         f = int(self.filled)
         if f == 0:
             return 0.0
-        used = int((torch.bincount(self.ring[:f], minlength=self.k) > 0).sum())
+        # a scatter into a K-long mask: bincount would first scan the window for its min and max
+        seen = torch.zeros(self.k, dtype=torch.bool, device=self.ring.device)
+        seen[self.ring[:f]] = True
+        used = int(seen.sum())
         return used / min(self.k, f)
 
 
