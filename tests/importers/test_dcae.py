@@ -14,29 +14,14 @@ import torch
 
 from tokkit.errors import DataError, UsageError
 from tokkit.importers import import_checkpoint
-from tokkit.importers.dcae import dcae_args, read_config, to_tokkit
+from tokkit.importers.dcae import DEFAULTS, PUBLISHED, dcae_args, read_config, to_tokkit
 from tokkit.io.checkpoint import load_tokenizer
 from tokkit.tokenizers import create_tokenizer
 
 diffusers = pytest.importorskip("diffusers", reason="diffusers (dev extra) is the oracle and makes the sources")
 
-VIT = "EfficientViTBlock"
-BLOCKS = {f"{s}_block_types": ["ResBlock"] * 3 + [VIT] * 3 for s in ("encoder", "decoder")}
-SANA = dict(  # hub config.json of dc-ae-f32c32-sana-1.0-diffusers (the keys it has)
-    **BLOCKS, latent_channels=32, attention_head_dim=32,
-    encoder_block_out_channels=[128, 256, 512, 512, 1024, 1024],
-    decoder_block_out_channels=[128, 256, 512, 512, 1024, 1024],
-    encoder_layers_per_block=[2, 2, 2, 3, 3, 3], decoder_layers_per_block=[3, 3, 3, 3, 3, 3],
-    encoder_qkv_multiscales=[[], [], [], [5], [5], [5]], decoder_qkv_multiscales=[[], [], [], [5], [5], [5]],
-    downsample_block_type="Conv", upsample_block_type="interpolate", decoder_norm_types="rms_norm",
-    decoder_act_fns="silu", scaling_factor=0.41407,
-)  # fmt: skip
-IN = dict(  # dc-ae-f32c32-in-1.0-diffusers
-    SANA, encoder_layers_per_block=[0, 4, 8, 2, 2, 2], decoder_layers_per_block=[0, 5, 10, 2, 2, 2],
-    encoder_qkv_multiscales=[[]] * 6, decoder_qkv_multiscales=[[]] * 6, downsample_block_type="pixel_unshuffle",
-    upsample_block_type="pixel_shuffle", decoder_norm_types=["batch_norm"] * 3 + ["rms_norm"] * 3,
-    decoder_act_fns=["relu"] * 3 + ["silu"] * 3, scaling_factor=0.3189,
-)  # fmt: skip
+SANA = PUBLISHED["dc-ae-f32c32-sana-1.0"]  # the hub config.json entries
+IN = PUBLISHED["dc-ae-f32c32-in-1.0"]
 NARROW = dict(latent_channels=16, attention_head_dim=8, encoder_block_out_channels=[8, 16, 16, 32, 32, 64],
               decoder_block_out_channels=[8, 16, 16, 32, 32, 64])  # fmt: skip
 LAYOUTS = {"sana": SANA, "in": IN}
@@ -106,7 +91,7 @@ def test_published_configs_build_with_diffusers_keys_and_shapes(layout):
     key for key, with q/k/v fused into one 1x1 conv."""
     with torch.device("meta"):
         ref = diffusers.AutoencoderDC(**LAYOUTS[layout])
-        tok = create_tokenizer("dcae", **dcae_args({**read_config_defaults(), **LAYOUTS[layout]}))
+        tok = create_tokenizer("dcae", **dcae_args({**DEFAULTS, **LAYOUTS[layout]}))
         preset = create_tokenizer("dcae" if layout == "sana" else "dcae-f32c32-in")
     converted, unexpected = to_tokkit(dict(ref.state_dict()))
     assert not unexpected
@@ -115,12 +100,6 @@ def test_published_configs_build_with_diffusers_keys_and_shapes(layout):
     assert {k: tuple(v.shape) for k, v in preset.state_dict().items()} == shapes and preset.config == tok.config
     n = sum(p.numel() for p in ref.parameters())
     assert sum(p.numel() for p in tok.parameters()) == n == {"sana": 312_250_275, "in": 323_356_460}[layout]
-
-
-def read_config_defaults():
-    from tokkit.importers.dcae import DEFAULTS
-
-    return dict(DEFAULTS)
 
 
 def test_config_defaults_are_the_ones_diffusers_applies(tmp_path):

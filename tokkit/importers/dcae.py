@@ -67,6 +67,37 @@ DEFAULTS: dict[str, Any] = dict(
     decoder_conv_act_fn="relu",
     scaling_factor=1.0,
 )
+_VIT = ("ResBlock",) * 3 + ("EfficientViTBlock",) * 3
+_SANA: dict[str, Any] = dict(
+    latent_channels=32,
+    encoder_block_types=_VIT,
+    decoder_block_types=_VIT,
+    encoder_layers_per_block=(2, 2, 2, 3, 3, 3),
+    decoder_layers_per_block=(3, 3, 3, 3, 3, 3),
+    encoder_qkv_multiscales=((), (), (), (5,), (5,), (5,)),
+    decoder_qkv_multiscales=((), (), (), (5,), (5,), (5,)),
+    downsample_block_type="Conv",
+    upsample_block_type="interpolate",
+    decoder_norm_types="rms_norm",
+    decoder_act_fns="silu",
+    scaling_factor=0.41407,
+)
+# the config.json entries of published folders (the keys they set; the rest are DEFAULTS)
+PUBLISHED: dict[str, dict[str, Any]] = {
+    "dc-ae-f32c32-sana-1.0": _SANA,  # also SANA 1.5's vae/
+    "dc-ae-f32c32-in-1.0": dict(
+        _SANA,
+        encoder_layers_per_block=(0, 4, 8, 2, 2, 2),
+        decoder_layers_per_block=(0, 5, 10, 2, 2, 2),
+        encoder_qkv_multiscales=((),) * 6,
+        decoder_qkv_multiscales=((),) * 6,
+        downsample_block_type="pixel_unshuffle",
+        upsample_block_type="pixel_shuffle",
+        decoder_norm_types=("batch_norm",) * 3 + ("rms_norm",) * 3,
+        decoder_act_fns=("relu",) * 3 + ("silu",) * 3,
+        scaling_factor=0.3189,
+    ),
+}
 _PER_STAGE = ("encoder_block_types", "decoder_block_types", "decoder_norm_types", "decoder_act_fns")
 
 
