@@ -83,15 +83,17 @@ def run_case(case: dict, repeats: int) -> dict:
     x0 = torch.randn(case["batch"], case["dim"], 16, 16, generator=g)
     ref_step, tok_step = build(case)
     times: dict[str, list[float]] = {"reference": [], "tokkit": []}
+    cpu: dict[str, list[float]] = {"reference": [], "tokkit": []}
     terms = {}
     for _ in range(repeats):
         for name, step in (("reference", ref_step), ("tokkit", tok_step)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for _ in range(case["inner"]):  # FSQ: many calls per timing, one is a few ms
                 x = x0.clone().requires_grad_(True)
                 loss, terms[name] = step(x)
                 loss.backward()
             times[name].append((time.perf_counter() - t0) / case["inner"])
+            cpu[name].append((time.process_time() - c0) / case["inner"])  # steadier than wall time under load
             print(f"{case['name']} {name}: {times[name][-1]:.3f} s", file=sys.stderr, flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     diff = max(
@@ -103,6 +105,10 @@ def run_case(case: dict, repeats: int) -> dict:
         "seconds": times,
         "median_s": med,
         "ratio_reference_over_tokkit": med["reference"] / med["tokkit"],
+        "min_s": {k: min(v) for k, v in times.items()},
+        "ratio_of_minima": min(times["reference"]) / min(times["tokkit"]),
+        "cpu_s": cpu,
+        "cpu_ratio": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
         "pair_ratio_median": statistics.median(r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)),
         "entropy_terms": {k: [float(t) for t in v] for k, v in terms.items()},
         "max_entropy_term_diff": diff,
@@ -113,7 +119,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", default=None, help="comma-separated kinds: fsq,lfq,bsq")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from machine import machine_info
 
     print(json.dumps({"machine": machine_info(), "vector-quantize-pytorch": version("vector-quantize-pytorch")}))

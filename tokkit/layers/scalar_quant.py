@@ -106,9 +106,10 @@ class _ScalarQuantizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> VQResult:
         with _Fp32(x.device):
-            z = self.features(x)  # (B, D, h, w)
-            b, d, h, w = z.shape
-            flat = z.permute(0, 2, 3, 1).reshape(-1, d)  # (N, D)
+            p = self.project_in(x.float())  # (B, D, h, w)
+            b, d, h, w = p.shape
+            flat = self.prepare(p.permute(0, 2, 3, 1).reshape(-1, d))  # (N, D), as ``features``
+            z = flat.view(b, h, w, d).permute(0, 3, 1, 2)
             bound, codes = self.bound_and_codes(flat)
             idx = self.codes_to_index(codes)
             # straight-through: the forward value is the code, the gradient that of the identity
@@ -171,8 +172,10 @@ class FSQ(_ScalarQuantizer):
         return b / self._half, torch.round(b.detach()) / self._half
 
     def codes_to_index(self, codes: torch.Tensor) -> torch.Tensor:
-        digits = torch.round(codes * self._half + self._half).long()  # (N, D) in [0, L_i)
-        return (digits * self._basis).sum(-1)
+        digits = torch.round(codes * self._half + self._half)  # (N, D) in [0, L_i), whole numbers
+        if self._k <= 2**24:  # every partial sum is a whole number below 2^24: exact in fp32, one matvec
+            return (digits @ self._basis.to(digits.dtype)).long()
+        return (digits.long() * self._basis).sum(-1)
 
     def index_to_codes(self, idx: torch.Tensor) -> torch.Tensor:
         digits = (idx.long()[..., None] // self._basis) % self._levels.long()  # (..., D)
