@@ -24,7 +24,7 @@ import torch
 
 from tokkit.errors import DataError, UsageError
 from tokkit.importers._base import Family, Imported, ImportRequest, Upstream, register_family
-from tokkit.importers._keymap import KeyTable, as_conv1x1, load_strict
+from tokkit.importers._keymap import KeyTable, load_strict
 from tokkit.importers.diffusers_vae import _locate, read_weights
 from tokkit.importers.pipeline import read_config_file
 
@@ -42,7 +42,7 @@ KEYS = KeyTable(
         ("{E}.up_blocks.{L}.{i}.attn.",          "{E}.up_blocks.{L}.{i}.attn."),
         ("",                                     ""),                   # everything else keeps its name
     ],
-    fused={"qkv": ("to_q", "to_k", "to_v")},                            # Linear (inner, C) each -> (3 inner, C, 1, 1)
+    fused={"qkv": ("to_q", "to_k", "to_v")},                            # Linear (inner, C) each -> (3 inner, C)
 )  # fmt: skip
 
 # AutoencoderDC.__init__ defaults (diffusers 0.42.1)
@@ -123,9 +123,9 @@ def dcae_args(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_tokkit(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
-    """(tokkit state, unexpected keys): q/k/v fused, the Linear out projections as 1x1 conv weights."""
-    out, unexpected = KEYS.convert(state, levels=0)
-    return {k: as_conv1x1(v) if k.endswith(".attn.to_out.weight") else v for k, v in out.items()}, unexpected
+    """(tokkit state, unexpected keys): q/k/v fused into one Linear weight (3 inner, C)."""
+    out, unexpected = KEYS.convert(state, levels=0)  # the fused rows come back as (3 inner, C, 1, 1)
+    return {k: v.flatten(1) if k.endswith(".attn.qkv.weight") else v for k, v in out.items()}, unexpected
 
 
 def convert(req: ImportRequest) -> Imported:

@@ -2,7 +2,7 @@
 
 - ``ChannelRMSNorm``: RMS over the channel axis of (B, C, H, W), with weight AND bias, eps 1e-5.
 - ``ResBlock``: conv3x3 (bias) -> act -> conv3x3 (no bias) -> norm (RMS or BatchNorm with running stats) + x.
-- ``LiteMLA``: multi-scale ReLU linear attention: fused 1x1 q/k/v, per extra scale a depthwise kxk then a grouped
+- ``LiteMLA``: multi-scale ReLU linear attention: fused q/k/v Linear over channels, per extra scale a depthwise kxk then a grouped
   1x1 conv over the q/k/v maps; heads of 3 x head_dim consecutive channels (the q/k/v split is inside each
   group of 3d channels, exactly as diffusers reshapes); linear attention ``(v k^T) q / (1^T k^T q)`` when
   H*W > head_dim, else the quadratic form ``v (k^T q) / sum``; 1x1 out proj -> norm + x.
@@ -11,7 +11,7 @@
   conv + pixel_shuffle (up); the "residual autoencoding" shortcut is pixel_unshuffle then the mean of
   consecutive channel groups (down), or repeat_interleave of channels then pixel_shuffle (up).
 Module names follow diffusers' where the layout is the same, so its state dict maps key for key (the three
-q/k/v Linears become one 1x1 conv ``qkv``; Linear out projections are 1x1 convs).
+q/k/v Linears become one Linear ``qkv``).
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ class LiteMLA(nn.Module):
         heads = channels // head_dim
         inner = heads * head_dim
         self.head_dim, self.eps = head_dim, eps
-        self.qkv = nn.Conv2d(channels, 3 * inner, 1, bias=False)  # diffusers to_q | to_k | to_v (Linear, no bias)
+        # Linear over the channels of a (B, H, W, C) view: a GEMM, cheaper on CPU than a 1x1 conv on (B, C, H, W)
+        self.qkv = nn.Linear(channels, 3 * inner, bias=False)  # diffusers to_q | to_k | to_v
         self.to_qkv_multiscale = nn.ModuleList(MultiscaleProjection(inner, heads, k) for k in scales)
-        self.to_out = nn.Conv2d(inner * (1 + len(scales)), channels, 1, bias=False)
+        self.to_out = nn.Linear(inner * (1 + len(scales)), channels, bias=False)
         self.norm_out = norm(norm_type, channels)
 
     def attend(self, qkv: torch.Tensor) -> torch.Tensor:
@@ -105,9 +106,10 @@ class LiteMLA(nn.Module):
         return out.reshape(b, -1, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        qkv = self.qkv(x)
+        qkv = self.qkv(x.movedim(1, -1)).movedim(-1, 1)  # (B, 3 inner, H, W), channels-last in memory
         qkv = torch.cat([qkv, *(m(qkv) for m in self.to_qkv_multiscale)], dim=1) if self.to_qkv_multiscale else qkv
-        return self.norm_out(self.to_out(self.attend(qkv))) + x
+        out = self.to_out(self.attend(qkv).movedim(1, -1)).movedim(-1, 1)
+        return self.norm_out(out) + x
 
 
 class GLUMBConv(nn.Module):
