@@ -28,6 +28,18 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name.lower()]()
 
 
+def _act_(act: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """``act(h)`` in place on a fresh tensor when no graph is recorded (one full-size buffer less)."""
+    if torch.is_grad_enabled() or not isinstance(act, (nn.SiLU, nn.ReLU)):
+        return act(h)
+    return F.silu(h, inplace=True) if isinstance(act, nn.SiLU) else F.relu_(h)
+
+
+def _residual(h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``h + x``, in place into the fresh ``h`` when no graph is recorded."""
+    return h + x if torch.is_grad_enabled() else h.add_(x)
+
+
 class ChannelRMSNorm(nn.Module):
     """RMSNorm over dim 1 of (B, C, H, W): x / sqrt(mean_c x^2 + eps) * weight + bias (statistics in fp32)."""
 
@@ -38,9 +50,10 @@ class ChannelRMSNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        var = x.float().pow(2).mean(1, keepdim=True)
-        y = x * torch.rsqrt(var + self.eps)
-        return y * self.weight[:, None, None] + self.bias[:, None, None]
+        # mean of squares from the 2-norm: no full-size x^2 temporary (fewer large allocations on CPU)
+        norm = torch.linalg.vector_norm(x.float(), dim=1, keepdim=True)  # (B, 1, H, W)
+        y = x * torch.rsqrt(norm.square_() / x.shape[1] + self.eps)
+        return torch.addcmul(self.bias[:, None, None], y, self.weight[:, None, None])
 
 
 def norm(kind: str, channels: int) -> nn.Module:
@@ -60,7 +73,7 @@ class ResBlock(nn.Module):
         self.norm = norm(norm_type, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.conv2(self.act(self.conv1(x)))) + x
+        return _residual(self.norm(self.conv2(_act_(self.act, self.conv1(x)))), x)
 
 
 class MultiscaleProjection(nn.Module):
@@ -109,7 +122,7 @@ class LiteMLA(nn.Module):
         qkv = self.qkv(x.movedim(1, -1)).movedim(-1, 1)  # (B, 3 inner, H, W), channels-last in memory
         qkv = torch.cat([qkv, *(m(qkv) for m in self.to_qkv_multiscale)], dim=1) if self.to_qkv_multiscale else qkv
         out = self.to_out(self.attend(qkv).movedim(1, -1)).movedim(-1, 1)
-        return self.norm_out(out) + x
+        return _residual(self.norm_out(out), x)
 
 
 class GLUMBConv(nn.Module):
@@ -122,8 +135,10 @@ class GLUMBConv(nn.Module):
         self.norm = ChannelRMSNorm(channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, gate = self.conv_depth(F.silu(self.conv_inverted(x))).chunk(2, dim=1)
-        return self.norm(self.conv_point(h * F.silu(gate))) + x
+        fresh = not torch.is_grad_enabled()  # no graph: activations in place on the fresh conv outputs
+        h, gate = self.conv_depth(F.silu(self.conv_inverted(x), inplace=fresh)).chunk(2, dim=1)
+        gated = h.mul_(F.silu(gate, inplace=True)) if fresh else h * F.silu(gate)
+        return _residual(self.norm(self.conv_point(gated)), x)
 
 
 class EfficientViTBlock(nn.Module):
@@ -151,7 +166,7 @@ class DownBlock(nn.Module):
         if self.unshuffle:
             y = F.pixel_unshuffle(y, 2)
         if self.group:
-            y = y + F.pixel_unshuffle(x, 2).unflatten(1, (-1, self.group)).mean(dim=2)
+            y = _residual(y, F.pixel_unshuffle(x, 2).unflatten(1, (-1, self.group)).mean(dim=2))
         return y
 
 
@@ -171,7 +186,7 @@ class UpBlock(nn.Module):
         else:
             y = F.pixel_shuffle(self.conv(x), 2)
         if self.repeats:
-            y = y + F.pixel_shuffle(x.repeat_interleave(self.repeats, dim=1), 2)
+            y = _residual(y, F.pixel_shuffle(x.repeat_interleave(self.repeats, dim=1), 2))
         return y
 
 
