@@ -3,8 +3,8 @@
 - ``ChannelRMSNorm``: RMS over the channel axis of (B, C, H, W), with weight AND bias, eps 1e-5.
 - ``ResBlock``: conv3x3 (bias) -> act -> conv3x3 (no bias) -> norm (RMS or BatchNorm with running stats) + x.
 - ``LiteMLA``: multi-scale ReLU linear attention: fused q/k/v Linear over channels, per extra scale a depthwise
-  kxk then a grouped 1x1 conv over the q/k/v maps; heads of 3 x head_dim consecutive channels (the q/k/v split is inside each
-  group of 3d channels, exactly as diffusers reshapes); linear attention ``(v k^T) q / (1^T k^T q)`` when
+  kxk then a grouped 1x1 conv over the q/k/v maps; heads of 3 x head_dim consecutive channels (the q/k/v split
+  is inside each group of 3d channels, exactly as diffusers reshapes); linear attention ``(v k^T) q / (1^T k^T q)`` when
   H*W > head_dim, else the quadratic form ``v (k^T q) / sum``; 1x1 out proj -> norm + x.
 - ``GLUMBConv``: 1x1 to 2 x 4C (bias) -> SiLU -> depthwise 3x3 (bias) -> value * SiLU(gate) -> 1x1 to C -> RMS + x.
 - ``DownBlock`` / ``UpBlock``: stride-2 conv or conv + pixel_unshuffle (down), nearest upsample + conv or
