@@ -130,3 +130,14 @@ def test_usage_window_is_a_rolling_window():
         seen += chunk
         last = seen[-6:]
         assert w.usage() == len(set(last)) / min(10, len(last))
+
+
+def test_usage_window_counts_follow_the_ring():
+    """The per-code counts ``add`` keeps equal a recount of the ring, through fills and wraps."""
+    g = torch.Generator().manual_seed(0)
+    w = UsageWindow(codebook_size=50, size=37)
+    for n in [5, 30, 1, 37, 60, 12, 36, 2, 40]:
+        w.add(torch.randint(0, 50, (n,), generator=g))
+        f = int(w.filled)
+        assert torch.equal(w.counts, torch.bincount(w.ring[:f], minlength=50).int())
+        assert w.usage() == len(set(w.ring[:f].tolist())) / min(50, f)

@@ -132,3 +132,36 @@ case("import:cosmos-ci", 32)(_fixture_imported("cosmos", "cosmos/Cosmos-0.1-Toke
 case("titok", 32)(_trainable("titok", image_size=32, num_latent_tokens=8, enc_width=32, enc_layers=1, enc_heads=2,
                              dec_width=32, dec_layers=1, dec_heads=2, codebook_size=64, pixel_z_channels=8,
                              pixel_ch=32, pixel_ch_mult=(1, 1, 1, 1, 2), pixel_num_res_blocks=1))  # fmt: skip
+
+case("import:va-vae", 32)(_fixture_imported("va-vae", "vavae/vavae_tiny.pt"))
+
+
+# DC-AE: the published layouts at narrow widths (312M/323M parameters are too slow to build per test run)
+_DC_NARROW = dict(latent_channels=16, attention_head_dim=8, encoder_block_out_channels=(8, 16, 16, 32, 32, 64),
+                  decoder_block_out_channels=(8, 16, 16, 32, 32, 64))  # fmt: skip
+case("dcae", 64)(_trainable("dcae", **_DC_NARROW))
+case("dcae-f32c32-in", 64)(_trainable("dcae-f32c32-in", **_DC_NARROW))
+case("dcae-tiny", 32)(_trainable("dcae-tiny"))
+
+
+@case("import:dc-ae", 64)
+def _dcae_case(tmp_path):
+    import pytest
+    import torch
+
+    diffusers = pytest.importorskip("diffusers", reason="diffusers (dev extra) makes the dc-ae source")
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    torch.manual_seed(0)  # dc-ae-f32c32-in-1.0's layout, narrow: pixel (un)shuffle, BatchNorm decoder stages
+    diffusers.AutoencoderDC(
+        latent_channels=16, attention_head_dim=8, encoder_block_out_channels=[8, 16, 16, 32, 32, 64],
+        decoder_block_out_channels=[8, 16, 16, 32, 32, 64],
+        encoder_block_types=["ResBlock"] * 3 + ["EfficientViTBlock"] * 3,
+        decoder_block_types=["ResBlock"] * 3 + ["EfficientViTBlock"] * 3, encoder_layers_per_block=[0, 4, 8, 2, 2, 2],
+        decoder_layers_per_block=[0, 5, 10, 2, 2, 2], encoder_qkv_multiscales=[[]] * 6,
+        decoder_qkv_multiscales=[[]] * 6,
+        decoder_norm_types=["batch_norm"] * 3 + ["rms_norm"] * 3, decoder_act_fns=["relu"] * 3 + ["silu"] * 3,
+        scaling_factor=0.3189,
+    ).save_pretrained(tmp_path / "vae")  # fmt: skip
+    return load_tokenizer(import_checkpoint("dc-ae", tmp_path / "vae", tmp_path / "imported")["out"])

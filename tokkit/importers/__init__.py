@@ -8,7 +8,20 @@ from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Up
 from tokkit.importers.pipeline import import_checkpoint
 
 # Family modules register themselves on import.
-from tokkit.importers import cosmos, diffusers_vae, digit, ibq, llamagen, mar, open_magvit2, taming, titok, var  # noqa: E402,F401  isort: skip
+from tokkit.importers import (
+    cosmos,
+    dcae,
+    diffusers_vae,
+    digit,
+    ibq,
+    llamagen,
+    mar,
+    open_magvit2,
+    taming,
+    titok,
+    var,
+    vavae,
+)  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",

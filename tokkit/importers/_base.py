@@ -67,7 +67,8 @@ class Family:
 
 
 # the family modules register themselves on import; the registry imports them (by name) on the first lookup
-_NAMES = ("cosmos", "diffusers_vae", "digit", "ibq", "llamagen", "mar", "open_magvit2", "taming", "titok", "var")
+_NAMES = ("cosmos", "dcae", "diffusers_vae", "digit", "ibq", "llamagen", "mar", "open_magvit2", "taming", "titok",
+          "var", "vavae")  # fmt: skip
 FAMILY_MODULES = tuple(f"tokkit.importers.{m}" for m in _NAMES)
 FAMILIES: Registry[Callable[[], Family]] = Registry("import family", modules=FAMILY_MODULES)
 

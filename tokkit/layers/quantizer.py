@@ -118,26 +118,37 @@ class UsageWindow(nn.Module):
         self.register_buffer("ring", torch.zeros(self.size, dtype=torch.long), persistent=False)
         self.register_buffer("pos", torch.zeros((), dtype=torch.long), persistent=False)
         self.register_buffer("filled", torch.zeros((), dtype=torch.long), persistent=False)
+        # occurrences of each code in the window, kept up to date by ``add`` (usage without a pass over the window)
+        self.register_buffer("counts", torch.zeros(self.k, dtype=torch.int32), persistent=False)
 
     @torch.no_grad()
     def add(self, idx: torch.Tensor) -> None:
         idx = idx.reshape(-1)[-self.size :]
         n = idx.numel()
-        p = int(self.pos)
+        p, f = int(self.pos), int(self.filled)
         first = min(n, self.size - p)
+        # the slots written are [p, p + first) and [0, n - first); those below ``filled`` lose their old code
+        if f > p:
+            self._count(self.ring[p : min(p + first, f)], -1)
+        if n > first:
+            self._count(self.ring[: n - first], -1)  # wrapped: these slots are always filled
+        self._count(idx, 1)
         self.ring[p : p + first] = idx[:first]
         if n > first:
             self.ring[: n - first] = idx[first:]
         self.pos.fill_((p + n) % self.size)
-        self.filled.fill_(min(self.size, int(self.filled) + n))
+        self.filled.fill_(min(self.size, f + n))
+
+    def _count(self, codes: torch.Tensor, sign: int) -> None:
+        if codes.numel():
+            self.counts.index_add_(0, codes.to(self.ring.device), torch.full_like(codes, sign, dtype=torch.int32))
 
     def usage(self) -> float:
         """Distinct codes in the window / the most that could be distinct (min(K, window filled))."""
         f = int(self.filled)
         if f == 0:
             return 0.0
-        used = int((torch.bincount(self.ring[:f], minlength=self.k) > 0).sum())
-        return used / min(self.k, f)
+        return int(torch.count_nonzero(self.counts)) / min(self.k, f)
 
 
 class Codebook(nn.Module):

@@ -14,6 +14,7 @@ from tokkit.tokenizers._base import Tokenizer
 # the modules that register the built-in families (strings: no import edge from the registry up to them)
 FAMILY_MODULES = (
     "tokkit.tokenizers.cosmos",
+    "tokkit.tokenizers.dcae",
     "tokkit.tokenizers.kmeans",
     "tokkit.tokenizers.magvit2",
     "tokkit.tokenizers.msvq",

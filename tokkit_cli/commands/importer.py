@@ -23,6 +23,9 @@ def command(
     sample: Annotated[
         bool, typer.Option("--sample", help="KL families: encode samples the posterior instead of its mean.")
     ] = False,
+    latent_stats: Annotated[
+        Path | None, typer.Option("--latent-stats", help="va-vae: latents_stats.pt (per-channel mean/std).")
+    ] = None,
     list_: Annotated[
         bool, typer.Option("--list", help="List the families, the files each expects, what each becomes.")
     ] = False,
@@ -49,6 +52,8 @@ def command(
     from tokkit.importers import import_checkpoint
 
     options: dict[str, Any] = {"sample": True} if sample else {}
+    if latent_stats is not None:
+        options["latent_stats"] = latent_stats
     with session(seed):
         result = import_checkpoint(family, src, out, config=config, encoder=encoder, **options)
     show(result, json, render_import)
