@@ -1,4 +1,5 @@
-"""Importers for published tokenizers (VAR, LlamaGen, taming, IBQ, Open-MAGVIT2, MAR KL-16, diffusers VAEs, DiGIT).
+"""Importers for published tokenizers (VAR, LlamaGen, taming, MAR KL-16, diffusers VAEs, DiGIT, and the 2025 zoo:
+IBQ, Open-MAGVIT2, TiTok, VA-VAE, Cosmos, DC-AE).
 
 Each family module registers itself on import; ``tokkit import FAMILY SRC --out DIR`` and
 ``tokkit.importers.import_checkpoint`` use the registry in ``_base``.
@@ -7,21 +8,9 @@ Each family module registers itself on import; ``tokkit import FAMILY SRC --out 
 from tokkit.importers._base import FAMILIES, Family, Imported, ImportRequest, Upstream, get_family, list_families
 from tokkit.importers.pipeline import import_checkpoint
 
-# Family modules register themselves on import.
-from tokkit.importers import (
-    cosmos,
-    dcae,
-    diffusers_vae,
-    digit,
-    ibq,
-    llamagen,
-    mar,
-    open_magvit2,
-    taming,
-    titok,
-    var,
-    vavae,
-)  # noqa: E402,F401  isort: skip
+# Family modules register themselves on import (after the names they import from this package).
+from tokkit.importers import cosmos, dcae, diffusers_vae, digit, ibq, llamagen, mar  # noqa: E402,F401  isort: skip
+from tokkit.importers import open_magvit2, taming, titok, var, vavae  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "FAMILIES",
