@@ -105,8 +105,6 @@ def test_guided_sampling_runs_and_differs_from_unguided():
 def test_next_scale_cached_sampling_equals_teacher_forced_recompute():
     """Each scale sampled with the KV cache draws exactly what a full block-causal pass over the sampled
     sequence (teacher-forced inputs rebuilt from the samples) gives with the same uniforms."""
-    from tokkit.generation._base import categorical_draw
-
     shapes, sizes = [(1, 1), (2, 2), (3, 3)], [1, 4, 9]
     g = torch.Generator().manual_seed(2)
     table = torch.randn(16, 5, generator=g)
@@ -121,5 +119,5 @@ def test_next_scale_cached_sampling_equals_teacher_forced_recompute():
     maps = [seqs[:, 0:1].view(3, 1, 1), seqs[:, 1:5].view(3, 2, 2), seqs[:, 5:].view(3, 3, 3)]
     inputs = torch.cat([next_input(maps[:1]), next_input(maps[:2])], 1)
     z = m.forward_all(m.class_ids(None, 3, torch.device("cpu")), inputs)
-    redrawn = categorical_draw(m.head(z), m.sample_draws(7, range(3)))
+    redrawn = m.head.draw(z, m.sample_draws(7, range(3)))
     assert torch.equal(redrawn, seqs)

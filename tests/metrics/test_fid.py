@@ -9,7 +9,14 @@ import torch
 
 from tokkit.errors import DataError, WeightsMissingError
 from tokkit.metrics import frechet_distance
-from tokkit.metrics.fid import INCEPTION_FILE, StatsAccumulator, create_fid_features, feature_stats
+from tokkit.metrics.fid import (
+    INCEPTION_FILE,
+    StatsAccumulator,
+    create_fid_features,
+    feature_stats,
+    frechet_distance_stats,
+    merge_accumulators,
+)
 
 
 def _random_cov(rng, d, rank=None):
@@ -85,6 +92,57 @@ def test_streaming_stats_match_numpy_and_ignore_batch_size():
     acc.add(f[:1])
     with pytest.raises(DataError, match="at least 2"):
         acc.stats()
+
+
+def _stats(f, bs=4):
+    acc = StatsAccumulator()
+    for i in range(0, len(f), bs):
+        acc.add(f[i : i + bs])
+    return acc
+
+
+def test_small_sets_use_their_vectors_and_equal_the_covariance_form():
+    """n <= D/2 per set: the exact low-rank distance from the vectors; it equals scipy's sqrtm form on
+    the same moments, and the moment form where the sets are too large to keep their vectors."""
+    rng = np.random.default_rng(7)
+    d = 40
+    x = rng.standard_normal((20, d)) * 2 + 1.0  # 20 = D/2: kept
+    y = rng.standard_normal((13, d)) * 1.5
+    a, b = _stats(x).stats(), _stats(y).stats()
+    assert a.vectors is not None and b.vectors is not None and a.vectors.shape == (20, d)
+    fd = frechet_distance_stats(a, b)
+    assert fd == pytest.approx(_scipy_fd(a.mu, a.sigma, b.mu, b.sigma), rel=1e-7)
+    assert fd == pytest.approx(frechet_distance(a.mu, a.sigma, b.mu, b.sigma), rel=1e-7)
+    assert frechet_distance_stats(b, a) == pytest.approx(fd, rel=1e-12)
+    big = _stats(rng.standard_normal((21, d))).stats()  # 21 > D/2: moments only
+    assert big.vectors is None
+    ref = frechet_distance(big.mu, big.sigma, b.mu, b.sigma)
+    assert frechet_distance_stats(big, b) == ref == frechet_distance_stats(b, big)  # the larger set is rooted
+
+
+def test_the_reference_root_is_computed_once_and_changes_nothing():
+    rng = np.random.default_rng(8)
+    ref = _stats(rng.standard_normal((60, 8))).stats()  # 60 > 4: moments
+    fakes = [_stats(rng.standard_normal((30, 8)) + k).stats() for k in range(3)]
+    first = [frechet_distance_stats(f, ref) for f in fakes]
+    root = ref._root
+    assert root is not None
+    assert [frechet_distance_stats(f, ref) for f in fakes] == first and ref._root is root
+    assert first == [frechet_distance(ref.mu, ref.sigma, f.mu, f.sigma) for f in fakes]  # rooted on ref
+
+
+def test_kept_vectors_survive_merging_and_saving_and_stop_at_half_the_dimension():
+    rng = np.random.default_rng(9)
+    f = rng.standard_normal((10, 24))
+    parts = [_stats(f[:4]), _stats(f[4:10])]
+    merged = merge_accumulators(parts).stats()
+    np.testing.assert_array_equal(merged.vectors, f)
+    restored = StatsAccumulator.restore(parts[1].state_arrays("x"), "x", None)
+    np.testing.assert_array_equal(restored.stats().vectors, f[4:10])
+    over = _stats(np.concatenate([f, f[:3]]))  # 13 > 12 = D/2
+    assert over.few is None and over.stats().vectors is None
+    assert merge_accumulators([_stats(f), _stats(f[:3])]).few is None
+    assert StatsAccumulator.restore(over.state_arrays("x"), "x", None).few is None
 
 
 def _random_inception_state(path):

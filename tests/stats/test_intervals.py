@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 
 from tokkit.errors import DataError, UsageError
-from tokkit.metrics.fd_samples import frechet_distance_samples
+from tokkit.metrics.frechet import frechet_distance_samples
 from tokkit.stats import PairedResult, mean_ci, paired_bootstrap, paired_diff_ci
 
 

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from tokkit.generation.backbone import Backbone
+from tokkit.generation.categorical import CategoricalEmbedding, CategoricalHead
 from tokkit.generation.config import ProbeConfig
 from tokkit.generation.diffusion import DiffusionHead
 from tokkit.registry import Registry
@@ -86,13 +86,6 @@ def per_sample(seed: int, indices: range, salt: int, draw: Callable[[torch.Gener
     return torch.stack([draw(g) for g in sample_generators(seed, indices, salt)])
 
 
-def categorical_draw(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Sample from softmax(logits) (..., V) by inverse CDF with uniforms u (...,): temperature 1, full softmax."""
-    cdf = F.softmax(logits.double(), -1).cumsum(-1)
-    idx = torch.searchsorted(cdf, (u.double() * cdf[..., -1]).unsqueeze(-1).contiguous()).squeeze(-1)
-    return idx.clamp_max(logits.shape[-1] - 1)
-
-
 class Generator(nn.Module):
     """Base: input embedding, class token, positions, backbone and head (categorical or diffusion)."""
 
@@ -109,7 +102,7 @@ class Generator(nn.Module):
         if data.continuous:
             self.embed: nn.Module = nn.Linear(int(data.channels or 0), d)
         else:
-            self.embed = nn.Embedding(int(data.vocab or 0), d)
+            self.embed = CategoricalEmbedding(int(data.vocab or 0), d, config.factorise_above)
         self.cls = nn.Embedding(self.num_classes + 1, d)  # index num_classes = null / unconditional
         self.pos = nn.Parameter(torch.zeros(1 + self.seq_len, d))
         nn.init.normal_(self.pos, std=0.02)
@@ -125,7 +118,7 @@ class Generator(nn.Module):
                 config.diffusion_batch_mul,
             )
         else:
-            self.head = nn.Linear(d, int(data.vocab or 0))
+            self.head = CategoricalHead(d, int(data.vocab or 0), config.factorise_above)
 
     # --- shared pieces ------------------------------------------------------------------------------
     def class_ids(self, labels: torch.Tensor | None, b: int, device: torch.device, drop: float = 0.0,
@@ -148,8 +141,7 @@ class Generator(nn.Module):
             if draws is not None:
                 kw = {"t": draws["t"].reshape(-1), "noise": draws["noise"].reshape(-1, self.channels)}
             return self.head.loss(target.reshape(b * t, -1), z.reshape(b * t, -1), **kw).view(b, t)
-        logits = self.head(z)
-        return F.cross_entropy(logits.reshape(b * t, -1).float(), target.reshape(-1), reduction="none").view(b, t)
+        return self.head.nll(z.reshape(b * t, -1), target.reshape(-1)).view(b, t)
 
     @torch.no_grad()
     def held_out_loss(self, data: TokenSet, batch_size: int, seed: int, device: torch.device,
@@ -165,7 +157,7 @@ class Generator(nn.Module):
             z, mask = outputs(b, rows)
             draws = {k: v.to(device) for k, v in self.eval_draws(seed, rows).items()}
             loss = self.token_loss(z, b["tokens"], draws=draws)
-            hit = self.head(z).argmax(-1) == b["tokens"] if self.head_kind == "categorical" else None
+            hit = self.head.argmax(z) == b["tokens"] if self.head_kind == "categorical" else None
             if mask is not None:
                 loss, hit = loss * mask, (hit & mask if hit is not None else None)
             total += float(loss.double().sum())
@@ -195,11 +187,7 @@ class Generator(nn.Module):
         """Tokens for transformer outputs z (M, d): categorical (M,) or continuous (M, C)."""
         if self.head_kind == "diffusion":
             return self.head.sample(z, draws.to(z.device), z_uncond, cfg)
-        logits = self.head(z).float()
-        if z_uncond is not None:
-            lu = self.head(z_uncond).float()
-            logits = lu + cfg * (logits - lu)
-        return categorical_draw(logits, draws.to(z.device))
+        return self.head.draw(z, draws.to(z.device), z_uncond, cfg)
 
     def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         return self.embed(tokens)

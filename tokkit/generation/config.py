@@ -35,6 +35,9 @@ class ProbeConfig:
     diffusion_steps: int = 1000  # training schedule: cosine (IDDPM), eps prediction
     sampling_steps: int = 100  # respaced
     diffusion_batch_mul: int = 4  # noise draws per transformer output z
+    # categorical head: above this many codes, ids are modelled as two sub-tokens by the chain rule
+    # (tokkit.generation.categorical; 2^18-code LFQ / IBQ would need a 17 GB logit matrix otherwise)
+    factorise_above: int = 65536
     # random order (MAR)
     mask_ratio_min: float = 0.7  # truncated Gaussian centred at 1.0
     mask_ratio_std: float = 0.25

@@ -64,7 +64,7 @@ class NextScaleGenerator(Generator):
             z = self.forward_all(self.class_ids(b.get("labels"), len(idx), device), b["scale_inputs"])
             nll = self.token_loss(z, b["tokens"]).double().sum(0).cpu()  # (L,)
             per_scale += torch.stack([c.sum() for c in nll.split(self.sizes)])
-            correct += int((self.head(z).argmax(-1) == b["tokens"]).sum())
+            correct += int((self.head.argmax(z) == b["tokens"]).sum())
             n += len(idx)
         mean = float(per_scale.sum()) / (n * self.seq_len)
         bits_scale = [float(per_scale[k]) / (n * s) / math.log(2) for k, s in enumerate(self.sizes)]

@@ -243,7 +243,7 @@ def _probe_info(
         "order": order,
         "order_description": model.description,
         "head": head,
-        "head_description": model.head.describe() if head == "diffusion" else "linear -> softmax over the codebook",
+        "head_description": model.head.describe(),
         "sequence_length": tokens.length,
         "scales": [f"{h}x{w}" for h, w in tokens.shapes],
         "vocab_size": tokens.vocab,

@@ -15,7 +15,7 @@ from tokkit.metrics.usage import code_counts, codebook_usage, usage_from_counts
 from tokkit.registry import Registry
 
 _LAZY = {
-    "frechet_distance": "tokkit.metrics.fid",
+    "frechet_distance": "tokkit.metrics.frechet",
     "feature_stats": "tokkit.metrics.fid",
     "create_fid_features": "tokkit.metrics.fid",
     "real_image_stats": "tokkit.metrics.fid",
@@ -51,7 +51,12 @@ for _name, _module, _fn, _help in (
     ("psnr", "tokkit.metrics.recon", "psnr", "PSNR in dB on [0,1] RGB, data_range 1 (eval recon)"),
     ("ssim", "tokkit.metrics.recon", "ssim", "SSIM, Gaussian 11x11 window, per RGB channel, data_range 1 (eval recon)"),
     ("lpips", "tokkit.metrics.recon", "LPIPSMetric", "LPIPS v0.1, AlexNet trunk (eval recon)"),
-    ("rfid", "tokkit.metrics.fid", "frechet_distance", "Frechet distance real vs reconstructed, any feature network"),
+    (
+        "rfid",
+        "tokkit.metrics.frechet",
+        "frechet_distance",
+        "Frechet distance real vs reconstructed, any feature network",
+    ),
     ("usage", "tokkit.metrics.usage", "codebook_usage", "codebook utilization, perplexity, entropy, dead codes"),
     ("stability", "tokkit.metrics.stability", "evaluate_stability", "token change / cosine under noise, shift, flip"),
     ("probe", "tokkit.generation", "evaluate_generation", "generation probe (raster/random/next-scale): bits, gFID"),

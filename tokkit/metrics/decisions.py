@@ -45,7 +45,7 @@ def _image_decisions(a: str, b: str, ra: dict[str, Any], rb: dict[str, Any]) -> 
 
 
 def _rfid_decision(a: str, b: str, ra: dict[str, Any], rb: dict[str, Any], n_boot: int, seed: int) -> list[dict]:
-    from tokkit.metrics.fd_samples import frechet_distance_samples
+    from tokkit.metrics.frechet import frechet_distance_samples
 
     real, fa, fb = ra.get("real"), ra.get("recon"), rb.get("recon")
     if real is None or fa is None or fb is None or len(fa) != len(fb) or len(real) < 3:

@@ -1,10 +1,8 @@
 """Frechet distances between image sets in a chosen feature space, and the feature passes behind them.
 
-``frechet_distance`` uses the symmetric form  d^2 = |mu1 - mu2|^2 + Tr S1 + Tr S2 - 2 Tr sqrt(S1^1/2 S2 S1^1/2)
-with two symmetric eigendecompositions in float64: the matrix under the root is symmetric positive
-semi-definite by construction, so its eigenvalues are real (tiny negative rounding is clipped to 0)
-and no imaginary parts can appear, even for singular covariances (fewer images than dimensions).
-It equals the usual Tr sqrtm(S1 S2) form because S1 S2 and S1^1/2 S2 S1^1/2 are similar matrices.
+The distances themselves are in ``tokkit.metrics.frechet``; ``frechet_distance_stats`` compares two
+sets from their vectors when both are small (n <= D/2 each: exact and O(D n1 n2)), else from their
+covariances, rooting the larger set's once.
 
 Feature networks (``--fid-features``):
 - ``inception``: the standard FID network, torch-fidelity's TF-exact InceptionV3 (TF1 bilinear
@@ -25,7 +23,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -33,6 +31,7 @@ import numpy as np
 import torch
 
 from tokkit.errors import DataError, UsageError, WeightsMissingError
+from tokkit.metrics.frechet import checked_moments, frechet_distance, frechet_distance_rooted, frechet_distance_samples
 from tokkit.registry import Registry
 
 log = logging.getLogger("tokkit.metrics")
@@ -40,47 +39,6 @@ log = logging.getLogger("tokkit.metrics")
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
 STATS_FORMAT = 1
-
-
-# ---------------------------------------------------------------------------------------------
-# The distance
-# ---------------------------------------------------------------------------------------------
-def _sym_sqrt_psd(a: np.ndarray) -> np.ndarray:
-    """Square root of a symmetric PSD matrix via eigh; negative rounding eigenvalues clipped to 0."""
-    w, v = np.linalg.eigh(a)
-    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
-
-
-def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any) -> float:
-    """Squared Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), float64.
-
-    mu: (D,), sigma: (D, D) covariance. Stable for singular covariances; ~1 s at D=2048 on a CPU.
-    """
-    mu1, mu2 = np.asarray(mu1, np.float64).reshape(-1), np.asarray(mu2, np.float64).reshape(-1)
-    s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    d = mu1.shape[0]
-    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise DataError(
-            f"Frechet distance needs means (D,) and covariances (D, D) of one D; got {mu1.shape}, {s1.shape}, "
-            f"{mu2.shape}, {s2.shape}"
-        )
-    if not (np.isfinite(mu1).all() and np.isfinite(mu2).all() and np.isfinite(s1).all() and np.isfinite(s2).all()):
-        raise DataError("Frechet distance got non-finite statistics (NaN/inf features)")
-    s1 = (s1 + s1.T) / 2  # symmetrise: accumulated covariances carry rounding asymmetry
-    s2 = (s2 + s2.T) / 2
-    # One BLAS thread: LAPACK's symmetric eigensolver gains little from threads, and OpenBLAS
-    # threads that spin on a busy CPU made it 10-40x slower in our benchmark (benchmarks/eval.md).
-    # A fixed thread count also makes the result bit-reproducible.
-    from tokkit.threads import one_blas_thread
-
-    with one_blas_thread():
-        r1 = _sym_sqrt_psd(s1)
-        m = r1 @ s2 @ r1
-        ev = np.linalg.eigvalsh((m + m.T) / 2)
-    tr_covmean = float(np.sqrt(np.clip(ev, 0.0, None)).sum())
-    diff = mu1 - mu2
-    fd = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
-    return max(fd, 0.0)  # >= 0 mathematically; a tiny negative is rounding
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +53,9 @@ class FeatureStats:
     sigma: np.ndarray
     n: int
     features: np.ndarray | None = None
+    # (n, D) float64 vectors while n <= D / 2 (the exact low-rank distance), else None
+    vectors: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _root: np.ndarray | None = field(default=None, repr=False, compare=False)  # sigma^1/2, once computed
 
     @property
     def dim(self) -> int:
@@ -124,6 +85,7 @@ class StatsAccumulator:
         self.s1: np.ndarray | None = None
         self.s2: np.ndarray | None = None
         self.kept: list[np.ndarray] | None = [] if keep_features else None  # float32 (b, D) blocks
+        self.few: list[np.ndarray] | None = []  # float64 (b, D) blocks while n <= D / 2; None after
 
     def add(self, feats: torch.Tensor | np.ndarray) -> None:
         f = feats.detach().to("cpu", torch.float64).numpy() if isinstance(feats, torch.Tensor) else feats
@@ -142,13 +104,16 @@ class StatsAccumulator:
         self.n += len(f)
         if self.kept is not None:
             self.kept.append(f.astype(np.float32))
+        if self.few is not None:
+            self.few = self.few + [f] if self.n <= few_cap(f.shape[1]) else None
 
     def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The running sums as arrays (for ``tokkit.metrics.partial``); {} before the first vector."""
         if self.shift is None:
             return {}
+        few = {f"{prefix}_few": np.concatenate(self.few)} if self.few else {}
         return {f"{prefix}_shift": self.shift, f"{prefix}_s1": self.s1, f"{prefix}_s2": self.s2,
-                f"{prefix}_n": np.int64(self.n)}  # fmt: skip
+                f"{prefix}_n": np.int64(self.n), **few}  # fmt: skip
 
     @classmethod
     def restore(cls, arrays: dict[str, np.ndarray], prefix: str, kept: list[np.ndarray] | None) -> StatsAccumulator:
@@ -157,6 +122,7 @@ class StatsAccumulator:
         if f"{prefix}_shift" in arrays:
             acc.shift, acc.s1, acc.s2 = (np.array(arrays[f"{prefix}_{k}"]) for k in ("shift", "s1", "s2"))
             acc.n = int(arrays[f"{prefix}_n"])
+            acc.few = [np.array(arrays[f"{prefix}_few"])] if f"{prefix}_few" in arrays else None
         if kept is not None:
             acc.kept = list(kept)
         return acc
@@ -167,7 +133,14 @@ class StatsAccumulator:
         mean_d = self.s1 / self.n
         cov = (self.s2 - self.n * np.outer(mean_d, mean_d)) / (self.n - 1)
         kept = np.concatenate(self.kept) if self.kept else None
-        return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n, kept)
+        few = np.concatenate(self.few) if self.few else None
+        return FeatureStats(self.shift + mean_d, (cov + cov.T) / 2, self.n, kept, few)
+
+
+def few_cap(dim: int) -> int:
+    """How many vectors a set keeps for the low-rank distance: D / 2 (its memory is at most half the
+    covariance's; beyond it the D x D eigendecomposition is the cheaper path)."""
+    return dim // 2
 
 
 def merge_accumulators(parts: list[StatsAccumulator | None]) -> StatsAccumulator:
@@ -190,6 +163,8 @@ def merge_accumulators(parts: list[StatsAccumulator | None]) -> StatsAccumulator
         out.n += p.n
         if out.kept is not None and p.kept:
             out.kept.extend(p.kept)
+    few_parts = [p.few for p in parts]
+    out.few = None if any(f is None for f in few_parts) or out.n > few_cap(len(out.s1)) else sum(few_parts, [])
     return out
 
 
@@ -201,7 +176,15 @@ def feature_stats(features: Iterable[torch.Tensor | np.ndarray]) -> FeatureStats
 
 
 def frechet_distance_stats(a: FeatureStats, b: FeatureStats) -> float:
-    return frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    """FD between two sets: from their vectors when both kept them (small sets), else from the
+    covariances, rooting the larger set's (the reference, compared again and again) once and keeping
+    the root on it. Symmetric; which side is rooted depends only on the sizes, never on call order."""
+    if a.vectors is not None and b.vectors is not None and a.dim == b.dim:
+        return frechet_distance_samples(a.vectors, b.vectors)
+    ref, other = (a, b) if a.n > b.n else (b, a)
+    mu1, s1, mu2, s2 = checked_moments(ref.mu, ref.sigma, other.mu, other.sigma)
+    fd, ref._root = frechet_distance_rooted(mu1, s1, ref._root, mu2, s2)
+    return fd
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,7 +366,8 @@ def load_cached_stats(payload: dict[str, Any]) -> FeatureStats | None:
             if json.loads(str(z["key"])) != json.loads(json.dumps(payload, sort_keys=True, default=str)):
                 return None
             feats = np.array(z["features"]) if "features" in z.files else None
-            return FeatureStats(np.array(z["mu"]), np.array(z["sigma"]), int(z["n"]), feats)
+            vectors = np.array(z["vectors"]) if "vectors" in z.files else None
+            return FeatureStats(np.array(z["mu"]), np.array(z["sigma"]), int(z["n"]), feats, vectors)
     except Exception as e:  # a damaged cache entry is recomputed, never trusted
         log.warning("ignoring unreadable feature-stats cache %s: %s", path, e)
         return None
@@ -405,6 +389,7 @@ def save_cached_stats(payload: dict[str, Any], stats: FeatureStats) -> Path:
                 key=np.array(json.dumps(payload, sort_keys=True, default=str)),
                 format=np.int64(STATS_FORMAT),
                 **({"features": stats.features} if stats.features is not None else {}),
+                **({"vectors": stats.vectors} if stats.vectors is not None else {}),
             )
         os.replace(tmp, path)
     except BaseException:

@@ -60,7 +60,7 @@ class KIDResult:
 
 
 def _features(a: Any, what: str) -> np.ndarray:
-    from tokkit.metrics.fd_samples import feature_matrix
+    from tokkit.metrics.frechet import feature_matrix
 
     return feature_matrix(a, "KID", what)
 

@@ -431,7 +431,7 @@ def interp_features(tok: Tokenizer, acc: LatentPass, feats: Any, batch_size: int
 
 def fd_block(real: np.ndarray, fake: np.ndarray, what: str, warnings: list[str]) -> dict[str, Any]:
     """FD of two feature sets with n and the rank-deficiency flag (as ``eval recon``)."""
-    from tokkit.metrics.fd_samples import frechet_distance_samples
+    from tokkit.metrics.frechet import frechet_distance_samples
 
     n, dim = len(real), real.shape[1]
     if n < 2:

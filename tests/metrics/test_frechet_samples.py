@@ -7,8 +7,8 @@ import pytest
 import scipy.linalg
 
 from tokkit.errors import DataError
-from tokkit.metrics.fd_samples import frechet_distance_samples
 from tokkit.metrics.fid import frechet_distance
+from tokkit.metrics.frechet import frechet_distance_samples
 
 
 def _data(rng, n1, n2, d):
