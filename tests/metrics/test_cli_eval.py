@@ -158,3 +158,16 @@ def test_recon_vs_generation_names_each_rfid_by_its_protocol():
     assert xs_left == [(20.0, 30.0)]  # the probe's rFID, never eval recon's in its place
     assert xs_right == [(10.0, 3.0), (11.0, 4.0)]
     assert "b (no rfid_probe)" in left.get_title()
+
+
+def test_recon_over_a_folder_reads_headers_only_and_skips_a_file_that_fails_to_decode(cli, ckpts, messy_folder):
+    """The folder is scanned by headers (not decoded twice); the truncated JPEG, whose header is good,
+    is skipped where it is read and named; every readable image is measured once."""
+    from tests.conftest import GOOD_IN_MESSY
+
+    r = _json(cli("eval", "recon", "-t", ckpts["test-metrics-msvq"], "-d", messy_folder, "--image-size", "16",
+                  "--fid-features", "test-pixfeat", "--json"))  # fmt: skip
+    assert r["protocol"]["num_images"] == r["n"] == GOOD_IN_MESSY
+    skipped = r["protocol"]["skipped_images"]
+    assert skipped["num"] == 3
+    assert sorted(p.rsplit("/", 1)[-1] for p in skipped["paths"]) == ["empty.png", "text.png", "truncated.jpg"]

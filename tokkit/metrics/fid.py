@@ -344,9 +344,15 @@ def cache_dir() -> Path:
 def data_fingerprint(source: Any, n: int) -> str:
     """A cheap content hash (first, middle and last image of the first ``n``): a folder whose files
     changed under the same path gets a new cache entry."""
+    from tokkit.data.decode import UnreadableImage
+
     h = hashlib.sha256()
     for i in sorted({0, (n - 1) // 2, n - 1}):
-        img = np.ascontiguousarray(source.read(i))
+        try:
+            img = np.ascontiguousarray(source.read(i))
+        except UnreadableImage as e:  # a header-scanned folder: this file is skipped when read
+            h.update(f"unreadable:{e}".encode())
+            continue
         h.update(str(img.shape).encode())
         h.update(img.tobytes())
     return h.hexdigest()[:16]
