@@ -29,7 +29,7 @@ def test_eval_compare_over_titok_open_magvit2_and_va_vae(cli, tmp_path):
         dirs.append(tmp_path / family)
     out = tmp_path / "cmp"
     r = cli("eval", "compare", *dirs, "-d", DATA, "-o", out, "--image-size", "32", "--probe-steps", "2",
-            "--samples", "8", "--snr-db", "10", "--fid-features", "test-pixfeat", "--json")  # fmt: skip
+            "--samples", "8", "--seeds", "2", "--snr-db", "10", "--fid-features", "test-pixfeat", "--json")  # fmt: skip
     assert r.exit_code == 0, r.stderr or r.stdout
     rows = list(csv.DictReader((out / "compare.csv").open()))
     assert [row["tokenizer"] for row in rows] == list(SOURCES)

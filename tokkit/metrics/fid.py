@@ -105,7 +105,8 @@ class StatsAccumulator:
         if self.kept is not None:
             self.kept.append(f.astype(np.float32))
         if self.few is not None:
-            self.few = self.few + [f] if self.n <= few_cap(f.shape[1]) else None
+            # a copy: f may share memory with the caller's float64 tensor
+            self.few = self.few + [f.copy()] if self.n <= few_cap(f.shape[1]) else None
 
     def state_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         """The running sums as arrays (for ``tokkit.metrics.partial``); {} before the first vector."""
