@@ -26,10 +26,10 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from side_by_side import alternate, images
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -78,10 +78,6 @@ def build(size: int, tmp: Path) -> dict:
     return {"eager": eager, "jit": jit, "tokkit": tokkit}, tokkit_decode
 
 
-def images(batch: int, size: int) -> torch.Tensor:
-    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(5)) * 2 - 1
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batch", type=int, default=8)
@@ -97,17 +93,7 @@ def main() -> None:
         fns, tokkit_decode = build(args.size, Path(d))
         for fn in fns.values():
             fn(x[:1])  # warm-up
-        times = {k: [] for k in fns}
-        cpu = {k: [] for k in fns}
-        outs = {}
-        for _ in range(args.repeats):
-            for name, fn in fns.items():
-                t0, c0 = time.perf_counter(), time.process_time()
-                outs[name] = fn(x)
-                times[name].append(time.perf_counter() - t0)
-                cpu[name].append(time.process_time() - c0)
-                print(f"{name}: {times[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s cpu, load {os.getloadavg()[0]:.2f}",
-                      file=sys.stderr, flush=True)  # fmt: skip
+        times, cpu, outs = alternate(fns, x, args.repeats, "cosmos")
         # the decoders compared on the same indices (a near-tie index would otherwise dominate the diff)
         same = {ref: float((outs[ref][1] - tokkit_decode(outs[ref][0])).abs().max()) for ref in ("eager", "jit")}
     med = {k: statistics.median(v) for k, v in times.items()}

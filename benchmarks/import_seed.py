@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from side_by_side import alternate, ratios
+from side_by_side import alternate, build_tokkit, images, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -57,19 +57,6 @@ def build_reference(family: str, repo: Path, tmp: Path):
     # entry (the evaluation path pays that per batch), which is not the network's speed
     ref.model_ema.copy_to(ref)
     return ref, tmp / name, lambda x: ref.decode(ref.encode(x)[0])
-
-
-def build_tokkit(family: str, src: Path, tmp: Path):
-    from tokkit.importers import import_checkpoint
-    from tokkit.io.checkpoint import load_tokenizer
-
-    import_checkpoint(family, src, tmp / "tokkit")
-    tok = load_tokenizer(tmp / "tokkit")
-    return tok, lambda x: tok.decode(tok.encode(x))
-
-
-def images(batch: int, size: int) -> torch.Tensor:
-    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(5)) * 2 - 1
 
 
 def measure(family: str, repo: Path, x: torch.Tensor, repeats: int) -> dict:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
+from side_by_side import alternate, build_tokkit, images, ratios
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -54,49 +53,15 @@ def build_reference(family: str, tmp: Path):
     return ref, tmp / "vae", lambda x: ref.decode(ref.encode(x).latent).sample
 
 
-def build_tokkit(family: str, src: Path, tmp: Path):
-    from tokkit.importers import import_checkpoint
-    from tokkit.io.checkpoint import load_tokenizer
-
-    import_checkpoint("dc-ae" if family.startswith("dc-ae") else family, src, tmp / "tokkit")
-    tok = load_tokenizer(tmp / "tokkit")
-    return tok, lambda x: tok.decode(tok.encode(x))
-
-
 def run(family: str, x: torch.Tensor, repeats: int) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         ref, src, ref_fn = build_reference(family, tmp)
-        tok, tok_fn = build_tokkit(family, src, tmp)
-        times: dict[str, list[float]] = {"reference": [], "tokkit": []}
-        cpu: dict[str, list[float]] = {"reference": [], "tokkit": []}
-        outs = {}
-        with torch.no_grad():
-            for _ in range(repeats):
-                for name, fn in (("reference", ref_fn), ("tokkit", tok_fn)):
-                    t0, c0 = time.perf_counter(), time.process_time()
-                    outs[name] = fn(x)
-                    times[name].append(time.perf_counter() - t0)
-                    cpu[name].append(time.process_time() - c0)  # steadier than wall time on a loaded machine
-                    print(f"{family} {name}: {times[name][-1]:.1f} s wall, {cpu[name][-1]:.1f} s cpu",
-                          file=sys.stderr, flush=True)  # fmt: skip
+        tok, tok_fn = build_tokkit("dc-ae" if family.startswith("dc-ae") else family, src, tmp)
+        times, cpu, outs = alternate({"reference": ref_fn, "tokkit": tok_fn}, x, repeats, family)
         diff = float((outs["reference"] - outs["tokkit"]).abs().max())
-    med = {k: statistics.median(v) for k, v in times.items()}
-    return {
-        "family": family,
-        "batch": x.shape[0],
-        "size": x.shape[-1],
-        "max_abs_diff": diff,
-        "seconds": times,
-        "median_s": med,
-        "images_per_s": {k: x.shape[0] / v for k, v in med.items()},
-        "speed_ratio_tokkit_over_reference": med["reference"] / med["tokkit"],
-        "pairwise_ratio_median": statistics.median(
-            r / t for r, t in zip(times["reference"], times["tokkit"], strict=True)
-        ),
-        "cpu_s": cpu,
-        "cpu_ratio_tokkit_over_reference": statistics.median(cpu["reference"]) / statistics.median(cpu["tokkit"]),
-    }
+    return {"family": family, "batch": x.shape[0], "size": x.shape[-1], "max_abs_diff": diff,
+            **ratios(times, cpu, x.shape[0])}  # fmt: skip
 
 
 def main() -> None:
@@ -109,7 +74,7 @@ def main() -> None:
     from machine import machine_info
 
     print(json.dumps({"machine": machine_info()}), flush=True)
-    x = torch.rand(args.batch, 3, args.size, args.size, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    x = images(args.batch, args.size)
     for family in args.families.split(","):
         print(json.dumps(run(family, x, args.repeats)), flush=True)
 

@@ -3,7 +3,8 @@
 ``alternate(fns, x, repeats, label)`` runs every function on the same input once per repeat, in turn (so a
 drift in the machine's load hits them alike), recording wall and CPU seconds (CPU time is steadier on a
 loaded machine); ``ratios(times, cpu, batch)`` turns them into the figures the benchmark pages quote
-(medians, images/s, the reference's time over tokkit's: > 1 means tokkit is faster). Scripts import it as
+(medians, images/s, the reference's time over tokkit's: > 1 means tokkit is faster); ``build_tokkit`` imports a
+file the way ``tokkit import`` does and loads it back; ``images`` is the seeded input batch. Scripts import it as
 ``from side_by_side import ...`` (``python benchmarks/X.py`` puts benchmarks/ on ``sys.path``).
 """
 
@@ -51,3 +52,23 @@ def ratios(times: dict[str, list[float]], cpu: dict[str, list[float]], batch: in
         "cpu_s": cpu,
         "cpu_ratio_tokkit_over_reference": statistics.median(cpu[reference]) / statistics.median(cpu[ours]),
     }
+
+
+def build_tokkit(family: str, src: Any, tmp: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """(tokenizer, encode + decode function) of ``src`` imported as ``family`` into ``tmp/tokkit`` and loaded back,
+    so that tokkit runs what ``tokkit import`` writes."""
+    from pathlib import Path
+
+    from tokkit.importers import import_checkpoint
+    from tokkit.io.checkpoint import load_tokenizer
+
+    import_checkpoint(family, src, Path(tmp) / "tokkit")
+    tok = load_tokenizer(Path(tmp) / "tokkit")
+    return tok, lambda x: tok.decode(tok.encode(x))
+
+
+def images(batch: int, size: int, seed: int = 5) -> Any:
+    """(batch, 3, size, size) uniform in [-1, 1], the same for the same seed."""
+    import torch
+
+    return torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
