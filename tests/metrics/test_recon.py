@@ -39,6 +39,15 @@ def test_psnr_matches_skimage():
     assert float(psnr(a, a)[0]) == 100.0  # identical images: capped, not inf
 
 
+def test_ssim_of_a_batch_equals_each_image_alone():
+    """Chunks over threads change nothing: 9 images (chunks of 4, 4, 1) give each image's own SSIM bit for bit."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.rand(9, 3, 24, 24, generator=g, dtype=torch.float64)
+    b = (a + 0.1 * torch.randn(9, 3, 24, 24, generator=g, dtype=torch.float64)).clamp(0, 1)
+    alone = torch.cat([ssim(a[i : i + 1], b[i : i + 1]) for i in range(9)])
+    assert torch.equal(ssim(a, b), alone)
+
+
 def test_ssim_matches_skimage_gaussian_protocol():
     a, b = _pair(1, 32)
     ours = ssim(a, b)
