@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import os
 
-from tokkit.threads import configure_threads
+from tokkit.threads import available_cores, configure_threads
+
+# pytest-xdist's workers share the cores: each gets cores // workers threads (TOKKIT_THREADS, which the
+# processes a test starts inherit). Its workers also get COLUMNS=80; the CLI's tables are checked at the
+# width a pipe gets, as in one process.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "TOKKIT_THREADS" not in os.environ:
+    os.environ["TOKKIT_THREADS"] = str(max(1, available_cores() // _WORKERS))
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
 
 # before torch loads: passive OpenMP waits and the available cores, as the CLI does (the suite
 # slowed 10x and more on a machine that was doing anything else)
@@ -18,6 +28,11 @@ from PIL import Image  # noqa: E402
 
 os.environ.setdefault("TOKKIT_NO_PROGRESS", "1")
 os.environ.setdefault("HDF5_USE_FILE_LOCKING", "FALSE")
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per available core, at most 4 (each holds its own session fixtures)."""
+    return max(1, min(4, available_cores()))
 
 
 @pytest.fixture
